@@ -1,0 +1,35 @@
+"""The `cashbook` command line: one typer app, one module per command group.
+
+This package is the top of the import graph (DESIGN.md): it may run the pipeline, so it is the
+only part of `cashbook` allowed to import `pipelines`/`assets`/`api`, and only lazily inside commands.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cashbook.settings import SettingsError
+
+app = typer.Typer(
+    name="cashbook",
+    help="Stripe reconciliation and revenue analytics.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+# Each module registers its commands on `app` when imported.
+from cashbook.cli import (  # noqa: E402
+    commands_db,
+    commands_simulate,
+)
+
+_ = (commands_db, commands_simulate)
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Simulator command; see cashbook.simulator."""

@@ -1,0 +1,12 @@
+"""Input errors that name what and where, so a bad row is fixed at its origin, never guessed at."""
+
+from __future__ import annotations
+
+
+class SourceError(ValueError):
+    """Bad input: `where` is `file:line` (or an API request), `reason` says what is wrong."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason

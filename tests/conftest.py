@@ -1,0 +1,63 @@
+"""Shared fixtures: real Postgres (DATABASE_URL or embedded), isolated CASHBOOK_HOME, shared/ data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "stripe").exists():
+        pytest.fail(f"../shared/stripe not found next to the checkout (looked in {SHARED})")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The server tests use: the CI service through DATABASE_URL, else an embedded one."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from cashbook.db.embedded import embedded_url
+
+    home = Path(os.environ.get("CASHBOOK_TEST_PG", ROOT / ".cashbook" / "test-pg"))
+    home.mkdir(parents=True, exist_ok=True)
+    return embedded_url(home)
+
+
+@pytest.fixture()
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty database per test on the shared server; dropped afterwards."""
+    name = "cbt_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(pg_server_url)
+    info["dbname"] = name
+    url = psycopg.conninfo.make_conninfo(**info)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def cashbook_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated CASHBOOK_HOME with settings caches cleared."""
+    from cashbook.settings import get_settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CASHBOOK_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
