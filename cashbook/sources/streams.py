@@ -310,3 +310,26 @@ def time_column(stream: str) -> str:
 
 def utc_day(ts: int) -> dt.date:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).date()
+
+
+# The ledger's raw shape (docs/architecture.md); readers of CSV files and of Postgres both produce it.
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("entry_id", S),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("type", S),
+        ("amount", I),
+        ("currency", S),
+        ("stripe_id", S),
+        ("customer_id", S),
+        ("description", S),
+        ("source", S),
+    ]
+)
+
+
+def lake_schema(table: str) -> pa.Schema:
+    """Schema of a raw lake table (`stripe_<stream>` or `ledger_entries`)."""
+    if table == "ledger_entries":
+        return LEDGER_SCHEMA
+    return schema_for(table.removeprefix("stripe_"))

@@ -1,0 +1,1 @@
+"""Dagster assets by layer: raw (stripe, ledger), warehouse (staging, reconciliation, marts), serving."""

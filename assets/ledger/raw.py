@@ -1,0 +1,28 @@
+"""raw/ledger_entries: the company's own ledger (CSV files and/or the API's Postgres table)."""
+
+
+import dagster as dg
+
+from assets.partitions import daily_partitions, window_days
+from assets.raw_writer import write_window
+from assets.resources import LakeResource, LedgerSourceResource, PostgresResource
+from cashbook.sources.errors import SourceError
+
+
+@dg.asset(
+    key_prefix=["raw"],
+    group_name="ledger",
+    kinds={"csv", "postgres", "parquet"},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description="Ledger entries by UTC day of occurred_at, amounts in minor units (Contract 2).",
+)
+def ledger_entries(
+    context: dg.AssetExecutionContext, ledger: LedgerSourceResource, lake: LakeResource, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    start, end, days = window_days(context)
+    try:
+        data = ledger.read_range(start, end, postgres)
+    except (SourceError, FileNotFoundError) as exc:
+        raise dg.Failure(description=f"raw/ledger_entries: {exc}; previous partition data left intact") from exc
+    return write_window(context, lake.path, "ledger_entries", data, "occurred_at", days)
