@@ -88,7 +88,7 @@ class LedgerSourceResource(dg.ConfigurableResource):
     """The company ledger: CSV files and/or the billing API's Postgres table, as minor units."""
 
     source: str = "csv"  # csv | postgres | both
-    csv_paths: list[str] = []
+    csv_paths: list[str] = []  # noqa: RUF012 (pydantic copies field defaults per instance)
     quarantine_dir: str = ""  # set: bad CSV rows go to a rejects file there instead of failing the load
 
     def read_range(self, start: dt.datetime, end: dt.datetime, pg: PostgresResource | None = None) -> pa.Table:
