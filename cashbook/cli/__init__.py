@@ -19,12 +19,12 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app` when imported.
-from cashbook.cli import (  # noqa: E402
+from cashbook.cli import (  # noqa: E402, F401
     commands_db,
+    commands_pipeline,
     commands_simulate,
 )
 
-_ = (commands_db, commands_simulate)
 
 
 def main() -> None:
