@@ -26,7 +26,6 @@ from cashbook.cli import (  # noqa: E402, F401
 )
 
 
-
 def main() -> None:
     try:
         app()

@@ -162,7 +162,7 @@ def print_summary(s: Settings, seconds: float) -> None:
                 for k, n in kinds:
                     kt.add_row(k, str(n))
                 console.print(kt)
-        except Exception:  # noqa: BLE001 (the reconciliation layer may be absent in a partial install)
+        except Exception:
             pass
     finally:
         con.close()
