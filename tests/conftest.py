@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -23,7 +24,7 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The server tests use: the CI service through DATABASE_URL, else an embedded one."""
+    """The server tests use (a postgresql:// URL): the CI service via DATABASE_URL, else an embedded one."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
@@ -40,9 +41,8 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     name = "cbt_" + uuid.uuid4().hex[:12]
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(pg_server_url)
-    info["dbname"] = name
-    url = psycopg.conninfo.make_conninfo(**info)
+    parts = urlsplit(pg_server_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
     try:
         yield url
     finally:

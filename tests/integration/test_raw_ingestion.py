@@ -1,0 +1,144 @@
+"""Raw ingestion through Dagster: partitions land, reruns overwrite, bad input fails and loses nothing."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from cashbook.lake import partition_path
+from cashbook.settings import load_settings
+
+D1 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+D2 = dt.datetime(2025, 3, 2, 23, 59, 59, tzinfo=dt.UTC)
+
+STREAM_FIXTURE = {
+    "balance_transactions": "balance_transaction",
+    "charges": "charge",
+    "refunds": "refund",
+    "disputes": "dispute",
+    "payouts": "payout",
+    "customers": "customer",
+    "subscriptions": "subscription",
+    "invoices": "invoice",
+}
+
+
+def _write_export(shared_dir: Path, out: Path) -> None:
+    """Two objects per stream from Stripe's own fixtures, one on each of two days."""
+    fixtures = json.loads((shared_dir / "stripe" / "fixtures3.json").read_text())["resources"]
+    out.mkdir(parents=True)
+    for stream, name in STREAM_FIXTURE.items():
+        lines = []
+        for i, when in enumerate((D1, D2)):
+            obj = copy.deepcopy(fixtures[name])
+            obj["id"] = f"{obj['id']}_{i}"
+            obj["created"] = int(when.timestamp())
+            lines.append(json.dumps(obj))
+        (out / f"{stream}.jsonl").write_text("\n".join(lines) + "\n")
+    membership = [{"payout": f"{fixtures['payout']['id']}_{i}", "balance_transaction": f"txn_{i}"} for i in (0, 1)]
+    (out / "payout_balance_transactions.jsonl").write_text("\n".join(json.dumps(m) for m in membership) + "\n")
+
+
+def _ledger(path: Path) -> None:
+    path.write_text(
+        "entry_id,occurred_at,type,amount,currency,stripe_id,customer_id,description\n"
+        "le_1,2025-03-01T12:00:05+00:00,payment,1.00,USD,ch_1MoS30LgUG5tbmjcjfsQqpHI_0,cus_1,first\n"
+        "le_2,2025-03-03T01:59:59+02:00,payment,4900,jpy,,cus_1,cross-midnight in UTC\n"
+    )
+
+
+@pytest.fixture()
+def setup(tmp_path: Path, shared_dir: Path, pg_url: str):
+    export = tmp_path / "export"
+    _write_export(shared_dir, export)
+    ledger_csv = tmp_path / "ledger.csv"
+    _ledger(ledger_csv)
+    settings = load_settings(
+        cashbook_home=tmp_path / "home", stripe_export_dir=export, ledger_csv_paths=str(ledger_csv),
+        database_url=pg_url,
+    )
+    from pipelines.definitions import build_resources
+
+    return settings, build_resources(settings), export
+
+
+def _raw_assets():
+    from assets.ledger.raw import ledger_entries
+    from assets.stripe.raw import stripe_raw_assets
+
+    return [*stripe_raw_assets, ledger_entries]
+
+
+def test_single_partition_lands_every_stream(setup) -> None:
+    settings, resources, _ = setup
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-02", resources=resources)
+    assert result.success
+    for table in ("stripe_balance_transactions", "stripe_charges", "stripe_invoices", "stripe_payout_balance_transactions"):
+        part = pq.read_table(partition_path(settings.lake_dir, table, dt.date(2025, 3, 2)))
+        assert part.num_rows == 1, table
+    ledger = pq.read_table(partition_path(settings.lake_dir, "ledger_entries", dt.date(2025, 3, 2))).to_pylist()
+    # 2025-03-03T01:59:59+02:00 is 2025-03-02T23:59:59Z: it belongs to the 2nd in UTC, in minor units.
+    assert [(r["entry_id"], r["amount"], r["currency"]) for r in ledger] == [("le_2", 4900, "jpy")]
+    assert not partition_path(settings.lake_dir, "stripe_charges", dt.date(2025, 3, 1)).exists()
+
+
+def test_range_run_is_one_run_and_rerun_is_idempotent(setup) -> None:
+    settings, resources, _ = setup
+    instance = dg.DagsterInstance.ephemeral()
+    tags = {"dagster/asset_partition_range_start": "2025-03-01", "dagster/asset_partition_range_end": "2025-03-03"}
+    for _ in range(2):
+        result = dg.materialize(_raw_assets(), resources=resources, instance=instance, tags=tags)
+        assert result.success
+    runs = instance.get_runs()
+    assert len(runs) == 2
+    counts = {d: pq.read_table(partition_path(settings.lake_dir, "stripe_charges", d)).num_rows
+              for d in (dt.date(2025, 3, 1), dt.date(2025, 3, 2), dt.date(2025, 3, 3))}
+    assert counts == {dt.date(2025, 3, 1): 1, dt.date(2025, 3, 2): 1, dt.date(2025, 3, 3): 0}
+
+
+def test_malformed_line_fails_with_file_and_line_and_keeps_old_partition(setup) -> None:
+    settings, resources, export = setup
+    assert dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources).success
+    path = partition_path(settings.lake_dir, "stripe_charges", dt.date(2025, 3, 1))
+    before = path.read_bytes()
+
+    charges = export / "charges.jsonl"
+    charges.write_text(charges.read_text() + '{"id": "ch_broken", "created": \n')
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    messages = " ".join(str(e.event_specific_data.error.message) for e in failures)
+    assert f"{charges}:3" in messages and "malformed JSON" in messages
+    assert path.read_bytes() == before
+
+
+def test_unknown_currency_is_refused_with_location(setup) -> None:
+    settings, resources, export = setup
+    bts = export / "balance_transactions.jsonl"
+    lines = bts.read_text().splitlines()
+    obj = json.loads(lines[0])
+    obj["currency"] = "zzz"
+    lines[0] = json.dumps(obj)
+    bts.write_text("\n".join(lines) + "\n")
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert any(f"{bts}:1" in e.event_specific_data.error.message and "zzz" in e.event_specific_data.error.message
+               for e in failures)
+    assert not partition_path(settings.lake_dir, "stripe_balance_transactions", dt.date(2025, 3, 1)).exists()
+
+
+def test_bad_ledger_amount_names_file_and_line(setup, tmp_path: Path) -> None:
+    settings, resources, _ = setup
+    bad = Path(resources["ledger"].csv_paths[0])
+    bad.write_text(bad.read_text() + "le_3,2025-03-01T10:00:00+00:00,payment,12.345,usd,,cus_2,three decimals\n")
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert any(f"{bad}:4" in e.event_specific_data.error.message for e in failures)
