@@ -1,0 +1,56 @@
+"""Publish a reconciliation run to Postgres `analytics.discrepancies`, keeping each discrepancy's history.
+
+The merge happens in one transaction: a reader never sees a half-published run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+
+SQL = Path(__file__).resolve().parents[1] / "sql" / "postgres" / "lifecycle"
+
+COLUMNS = [
+    "discrepancy_id", "kind", "stripe_balance_transaction_id", "stripe_object_id", "ledger_entry_id", "payout_id",
+    "currency", "stripe_amount", "ledger_amount", "difference", "occurred_at", "detail",
+]
+
+
+def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: dt.datetime | None = None) -> dict:
+    """Merge a run's rows; returns counts of new, still-open, resolved and manual rows."""
+    seen_at = seen_at or dt.datetime.now(dt.UTC)
+    rows = rows.select(COLUMNS)
+    with psycopg.connect(pg_url) as conn, conn.transaction():
+        conn.execute(
+            f"CREATE TEMP TABLE _run_discrepancies ON COMMIT DROP AS SELECT {', '.join(COLUMNS)} "
+            "FROM analytics.discrepancies WITH NO DATA"
+        )
+        with conn.cursor().copy(f"COPY _run_discrepancies ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for rec in rows.to_pylist():
+                copy.write_row([rec[c] for c in COLUMNS])
+        before = {k: v for k, v in conn.execute(
+            "SELECT status, count(*) FROM analytics.discrepancies GROUP BY status").fetchall()}
+        params = {"seen_at": seen_at, "run_id": run_id}
+        new = conn.execute(
+            "SELECT count(*) FROM _run_discrepancies r WHERE NOT EXISTS "
+            "(SELECT 1 FROM analytics.discrepancies d WHERE d.discrepancy_id = r.discrepancy_id)").fetchone()[0]
+        conn.execute((SQL / "discrepancies_merge.sql").read_text(), params)
+        resolved = conn.execute((SQL / "discrepancies_resolve_missing.sql").read_text(), params).rowcount
+        after = {k: v for k, v in conn.execute(
+            "SELECT status, count(*) FROM analytics.discrepancies GROUP BY status").fetchall()}
+    return {"found": rows.num_rows, "new": new, "auto_resolved": resolved, "open": after.get("open", 0),
+            "resolved_total": after.get("resolved", 0), "open_before": before.get("open", 0)}
+
+
+def resolve_manually(pg_url: str, discrepancy_id: str, *, note: str, who: str) -> bool:
+    """Finance staff close a discrepancy by hand; later runs keep this resolution."""
+    with psycopg.connect(pg_url) as conn:
+        cur = conn.execute(
+            "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
+            "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
+            (note, who, discrepancy_id),
+        )
+        return cur.rowcount == 1
