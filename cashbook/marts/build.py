@@ -12,6 +12,9 @@ from pathlib import Path
 
 import duckdb
 
+from cashbook.marts.fx import read_exchange_rates, set_exchange_rates
+from cashbook.settings import Settings
+
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "duckdb"
 
 # Staging views/tables the marts read (the reconciliation staging files are another layer's concern).
@@ -68,7 +71,16 @@ def build_mart(con: duckdb.DuckDBPyConnection, mart: str) -> int:
     return int(row[0]) if row else 0
 
 
-def build_all(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Staging, then every mart in dependency order; returns row counts per mart."""
+def configure_fx(con: duckdb.DuckDBPyConnection, settings: Settings | None) -> int:
+    """Load the reporting currency's rates (settings) into marts.exchange_rates; none -> empty table."""
+    prepare_session(con)
+    reporting = settings.reporting_currency if settings else None
+    rates = read_exchange_rates(settings.exchange_rates_csv) if settings and settings.exchange_rates_csv else []
+    return set_exchange_rates(con, reporting, rates)
+
+
+def build_all(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> dict[str, int]:
+    """Staging, exchange rates, then every mart in dependency order; returns row counts per mart."""
     build_staging(con)
+    configure_fx(con, settings)
     return {mart: build_mart(con, mart) for mart in MART_TABLES}
