@@ -33,13 +33,12 @@ def instance_config(settings: Settings, pg_url: str) -> dict:
     url = sqlalchemy_url(pg_url)
     return {
         "storage": {"postgres": {"postgres_url": url}},
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {"max_concurrent_runs": settings.max_concurrent_runs},
+        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+        "concurrency": {
+            "runs": {"max_concurrent_runs": settings.max_concurrent_runs},
+            # One writer at a time on the DuckDB file: assets that write it declare pool="duckdb".
+            "pools": {"default_limit": 1},
         },
-        # One writer at a time on the DuckDB file: assets that write it declare pool="duckdb".
-        "concurrency": {"pools": {"default_limit": 1}},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }

@@ -1,0 +1,3 @@
+from cashbook.cli import main
+
+main()
