@@ -20,6 +20,7 @@ app = typer.Typer(
 
 # Each module registers its commands on `app` when imported.
 from cashbook.cli import (  # noqa: E402, F401
+    commands_api,
     commands_db,
     commands_pipeline,
     commands_simulate,

@@ -1,0 +1,88 @@
+"""The FastAPI app. `create_app(...)` lets tests and benchmarks point it at their own database and Stripe.
+
+On start: check settings (no webhook secret outside dev → refuse), apply migrations, open the pool and
+start the in-process worker thread; on stop: stop the worker and close the pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from api import problems
+from api.routes import billing, health, webhooks
+from api.services.worker import Worker, WorkerConfig
+from api.settings import ApiSettings
+from cashbook.db.migrate import migrate
+from cashbook.settings import Settings, get_settings
+from cashbook.stripe_gateway import GatewayConfig, StripeGateway
+
+
+def worker_config(s: ApiSettings) -> WorkerConfig:
+    return WorkerConfig(batch=s.worker_batch, max_attempts=s.worker_max_attempts,
+                        backoff_seconds=s.worker_backoff_seconds, backoff_max_seconds=s.worker_backoff_max_seconds,
+                        smtp_host=s.smtp_host, smtp_port=s.smtp_port, smtp_from=s.smtp_from)
+
+
+def resolve_database_url(api: ApiSettings, core: Settings) -> str:
+    from cashbook.db import database_url
+
+    return api.database_url or database_url(core)
+
+
+def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None,
+               gateway: StripeGateway | None = None, core: Settings | None = None) -> FastAPI:
+    api_settings = settings or ApiSettings()
+    api_settings.check()
+    core_settings = core or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_database_url(api_settings, core_settings)
+        if api_settings.auto_migrate:
+            migrate(url)
+        pool = ConnectionPool(url, min_size=api_settings.pool_min, max_size=api_settings.pool_max, open=False)
+        pool.open(wait=True, timeout=30)
+        app.state.pool = pool
+        app.state.gateway = gateway or StripeGateway(GatewayConfig.from_settings(core_settings))
+        stop = threading.Event()
+        thread = None
+        app.state.wakeup = None
+        if api_settings.worker_in_process:
+            app.state.wakeup = threading.Event()
+            worker = Worker(pool, app.state.gateway, worker_config(api_settings))
+            thread = threading.Thread(target=worker.run_forever, name="cashbook-worker", daemon=True,
+                                      args=(api_settings.worker_poll_seconds, stop, app.state.wakeup))
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if app.state.wakeup is not None:
+                app.state.wakeup.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            pool.close()
+
+    app = FastAPI(title="cashbook billing API", version="0.1.0", lifespan=lifespan,
+                  description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.")
+    app.state.settings = api_settings
+    app.state.webhook_secrets = api_settings.webhook_secrets()
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(billing.router)
+    app.include_router(webhooks.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`api.main:app` for uvicorn, built on first access so importing the module has no side effects."""
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

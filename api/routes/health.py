@@ -1,0 +1,34 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: Postgres and Stripe reachable)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import GatewayDep, PoolDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(pool: PoolDep, gateway: GatewayDep) -> JSONResponse:
+    def check_pg() -> str:
+        with pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return "ok"
+
+    checks: dict[str, str] = {}
+    for name, fn in (("postgres", check_pg), ("stripe", gateway.ping)):
+        try:
+            await run_in_threadpool(fn)
+            checks[name] = "ok"
+        except Exception as exc:  # reachability only: report the kind, never the details
+            checks[name] = f"unavailable ({type(exc).__name__})"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

@@ -1,0 +1,1 @@
+"""Service layer: owns transactions and Stripe calls; routes only translate HTTP."""

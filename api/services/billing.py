@@ -1,0 +1,229 @@
+"""Billing use cases. Owns transactions and Stripe calls; raises `Problem` for client-visible errors.
+
+Outgoing Stripe calls carry idempotency keys derived from the operation id (itself derived from the
+client's Idempotency-Key), so a retried request never creates a second customer, subscription or charge.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from api.problems import Problem
+from api.schemas.billing import (
+    CatalogOut,
+    ConfirmPaymentOut,
+    CreditPackOut,
+    HistoryItem,
+    HistoryOut,
+    PlanOut,
+    PurchaseOut,
+    StatusOut,
+    SubscriptionOut,
+)
+from api.services import state
+from api.settings import ApiSettings
+from cashbook.billing.objects import expandable_id
+from cashbook.billing.tokens import Principal
+from cashbook.money import to_major_str
+from cashbook.stripe_gateway import GatewayError, StripeGateway
+
+_CURRENT_SUB_SQL = (
+    "SELECT id, plan_id, status, cancel_at_period_end, current_period_end, dunning_attempts FROM subscriptions"
+    " WHERE user_id = %s ORDER BY (status IN ('active', 'trialing', 'past_due')) DESC, updated_at DESC LIMIT 1"
+)
+
+
+class BillingService:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings) -> None:
+        self.pool, self.gateway, self.settings = pool, gateway, settings
+
+    # -- users and customers ---------------------------------------------------------------------
+    def ensure_user(self, user: Principal) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
+                         " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
+
+    def _customer(self, user: Principal, payment_method: str | None) -> str:
+        self.ensure_user(user)
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
+        if row and row[0]:
+            if payment_method:
+                self.gateway.set_default_payment_method(row[0], payment_method,
+                                                        f"pm:{user.user_id}:{payment_method}")
+            return row[0]
+        cus = self.gateway.create_customer(user_id=user.user_id, email=user.email, payment_method=payment_method,
+                                           idempotency_key=f"customer:{user.user_id}")
+        with self.pool.connection() as conn:
+            conn.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
+                         (cus["id"], user.user_id))
+            stored = conn.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
+        return stored[0]
+
+    def _payment_method(self, given: str | None) -> str | None:
+        return given or self.settings.default_payment_method
+
+    # -- catalog ------------------------------------------------------------------------------------
+    def catalog(self) -> CatalogOut:
+        with self.pool.connection() as conn:
+            plans = conn.execute("SELECT id, name, amount, currency, interval FROM plans WHERE active ORDER BY amount, id").fetchall()
+            packs = conn.execute("SELECT id, name, credits, amount, currency FROM credit_packs WHERE active"
+                                 " ORDER BY amount, id").fetchall()
+        return CatalogOut(
+            plans=[PlanOut(id=p[0], name=p[1], amount=p[2], amount_display=to_major_str(p[2], p[3]), currency=p[3],
+                           interval=p[4]) for p in plans],
+            credit_packs=[CreditPackOut(id=c[0], name=c[1], credits=c[2], amount=c[3],
+                                        amount_display=to_major_str(c[3], c[4]), currency=c[4]) for c in packs])
+
+    # -- subscriptions ------------------------------------------------------------------------------
+    def create_subscription(self, user: Principal, plan_id: str, payment_method: str | None, op: str) -> SubscriptionOut:
+        with self.pool.connection() as conn:
+            plan = conn.execute("SELECT stripe_plan_id, name, amount, currency, interval FROM plans"
+                                " WHERE id = %s AND active", (plan_id,)).fetchone()
+            current = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
+        if plan is None:
+            raise Problem(404, "unknown_plan", f"no active plan {plan_id!r}")
+        if current and current[2] in state.ACCESS_STATUSES:
+            raise Problem(409, "already_subscribed", "the user already has an active subscription",
+                          subscription_id=current[0])
+        customer = self._customer(user, self._payment_method(payment_method))
+        stripe_plan, name, amount, currency, interval = plan
+        self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
+        sub = self.gateway.create_subscription(
+            customer_id=customer, stripe_plan_id=stripe_plan,
+            metadata={"user_id": user.user_id, "plan_id": plan_id, "operation_id": op},
+            idempotency_key=f"subscription:{op}")
+        invoice = None
+        inv_id = expandable_id(sub.get("latest_invoice"))
+        if inv_id:
+            invoice = sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict) else self.gateway.retrieve_invoice(inv_id)
+        version = int(time.time())
+        with self.pool.connection() as conn, conn.transaction():
+            state.apply_subscription(conn, sub, version=version, source=f"api:create:{op}")
+            if invoice and invoice.get("status") == "paid":
+                state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
+        return self._subscription_out(sub["id"])
+
+    def cancel_subscription(self, user: Principal, immediately: bool, op: str) -> SubscriptionOut:
+        with self.pool.connection() as conn:
+            current = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
+        if current is None or current[2] not in state.ACCESS_STATUSES:
+            raise Problem(404, "no_subscription", "the user has no active subscription")
+        sub_id = current[0]
+        if immediately:
+            sub = self.gateway.cancel_subscription_now(sub_id, f"cancel_now:{op}")
+        else:
+            sub = self.gateway.set_cancel_at_period_end(sub_id, True, f"cancel_at_period_end:{op}")
+        with self.pool.connection() as conn, conn.transaction():
+            state.apply_subscription(conn, sub, version=int(time.time()), source=f"api:cancel:{op}")
+        return self._subscription_out(sub_id)
+
+    def _subscription_out(self, sub_id: str) -> SubscriptionOut:
+        with self.pool.connection() as conn:
+            r = conn.execute("SELECT id, plan_id, status, cancel_at_period_end, current_period_end FROM subscriptions"
+                             " WHERE id = %s", (sub_id,)).fetchone()
+        return SubscriptionOut(subscription_id=r[0], plan_id=r[1], status=r[2], cancel_at_period_end=r[3],
+                               current_period_end=r[4], has_access=_has_access(r[2], r[4]))
+
+    def status(self, user: Principal) -> StatusOut:
+        with self.pool.connection() as conn:
+            sub = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
+            bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s", (user.user_id,)).fetchone()
+        credits = int(bal[0]) if bal else 0
+        if sub is None:
+            return StatusOut(user_id=user.user_id, plan_id=None, status="none", subscription_id=None,
+                             cancel_at_period_end=False, current_period_end=None, has_access=False,
+                             dunning_attempts=0, credits=credits)
+        access = _has_access(sub[2], sub[4])
+        return StatusOut(user_id=user.user_id, plan_id=sub[1] if access else None, status=sub[2], subscription_id=sub[0],
+                         cancel_at_period_end=sub[3], current_period_end=sub[4], has_access=access,
+                         dunning_attempts=sub[5], credits=credits)
+
+    # -- credit purchases ---------------------------------------------------------------------------
+    def purchase(self, user: Principal, pack_id: str, payment_method: str | None, op: str) -> PurchaseOut:
+        with self.pool.connection() as conn:
+            pack = conn.execute("SELECT credits, amount, currency FROM credit_packs WHERE id = %s AND active",
+                                (pack_id,)).fetchone()
+        if pack is None:
+            raise Problem(404, "unknown_pack", f"no active credit pack {pack_id!r}")
+        credits, amount, currency = pack
+        customer = self._customer(user, None)
+        pi = self.gateway.create_payment_intent(
+            amount=amount, currency=currency, customer_id=customer, payment_method=self._payment_method(payment_method),
+            metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
+            idempotency_key=f"credit_purchase:{op}")
+        with self.pool.connection() as conn:
+            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount, currency,"
+                         " status) VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                         (f"cp_{op}", user.user_id, pi["id"], pack_id, credits, amount, currency, pi["status"]))
+        return PurchaseOut(payment_intent_id=pi["id"], client_secret=pi.get("client_secret"), status=pi["status"],
+                           pack_id=pack_id, credits=credits, amount=amount,
+                           amount_display=to_major_str(amount, currency), currency=currency)
+
+    def confirm_payment(self, user: Principal, pi_id: str, payment_method: str | None, op: str) -> ConfirmPaymentOut:
+        with self.pool.connection() as conn:
+            owned = conn.execute("SELECT 1 FROM payment_attempts WHERE stripe_id = %s AND user_id = %s"
+                                 " AND kind = 'credit_purchase'", (pi_id, user.user_id)).fetchone()
+        if owned is None:
+            raise Problem(404, "unknown_payment", "no credit purchase with this PaymentIntent for this user")
+        pi = self.gateway.retrieve_payment_intent(pi_id)
+        if pi["status"] in ("requires_confirmation", "requires_payment_method"):
+            pm = payment_method if pi["status"] == "requires_payment_method" else None
+            if pi["status"] == "requires_confirmation" or pm:
+                try:
+                    pi = self.gateway.confirm_payment_intent(pi_id, payment_method=pm, idempotency_key=f"confirm:{op}")
+                except GatewayError as exc:
+                    with self.pool.connection() as conn:
+                        conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
+                                     " attempt_count = attempt_count + 1, updated_at = now() WHERE stripe_id = %s",
+                                     (exc.code, pi_id))
+                    raise
+        granted = False
+        with self.pool.connection() as conn, conn.transaction():
+            if pi["status"] == "succeeded":
+                granted = bool(state.grant_credits(conn, pi))
+            else:
+                conn.execute("UPDATE payment_attempts SET status = %s, updated_at = now() WHERE stripe_id = %s"
+                             " AND status NOT IN ('succeeded', 'refunded')", (pi["status"], pi_id))
+            bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s", (user.user_id,)).fetchone()
+        return ConfirmPaymentOut(payment_intent_id=pi_id, status=pi["status"], credits_granted=granted,
+                                 credits=int(bal[0]) if bal else 0)
+
+    # -- history ------------------------------------------------------------------------------------
+    def history(self, user: Principal, limit: int, cursor: str | None) -> HistoryOut:
+        after: tuple[dt.datetime, str] | None = None
+        if cursor:
+            try:
+                ts, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+                after = (dt.datetime.fromisoformat(ts), ident)
+            except (ValueError, UnicodeDecodeError):
+                raise Problem(400, "bad_cursor", "cursor is not one this API returned") from None
+        params: list[Any] = [user.user_id]
+        where = "user_id = %s"
+        if after:
+            where += " AND (created_at, id) < (%s, %s)"
+            params += [after[0], after[1]]
+        with self.pool.connection() as conn:
+            rows = conn.execute(f"SELECT id, kind, stripe_id, amount, currency, status, created_at FROM payment_attempts"
+                                f" WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s",
+                                [*params, limit + 1]).fetchall()
+        items = [HistoryItem(id=r[0], kind=r[1], stripe_id=r[2], amount=r[3], amount_display=to_major_str(r[3], r[4]),
+                             currency=r[4], status=r[5], created_at=r[6]) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = base64.urlsafe_b64encode(f"{last[6].isoformat()}|{last[0]}".encode()).decode()
+        return HistoryOut(items=items, next_cursor=next_cursor)
+
+
+def _has_access(status: str, period_end: dt.datetime | None) -> bool:
+    """Access while active/trialing/past_due (dunning grace); a cancel-at-period-end keeps it until the end."""
+    # Stripe itself ends a cancel-at-period-end subscription (customer.subscription.deleted): until then
+    # the status stays active, so the status alone decides; `period_end` is shown to the client.
+    del period_end
+    return status in state.ACCESS_STATUSES

@@ -1,0 +1,132 @@
+"""Processes the webhook inbox and the email outbox.
+
+One event per transaction: claim with `FOR UPDATE SKIP LOCKED` (several workers never take the same
+event), run the handler inside a savepoint, mark the event processed in the same transaction, so an
+effect and its "processed" mark commit together or not at all. A failing handler is retried with
+exponential backoff; after `max_attempts` failures the event goes to `manual_review` with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from psycopg_pool import ConnectionPool
+
+from api.services import state
+from api.services.handlers import HandlerContext, dispatch
+from cashbook.stripe_gateway import StripeGateway
+
+_log = logging.getLogger("cashbook.worker")
+
+CLAIM_SQL = (
+    "SELECT id, payload, attempts FROM webhook_events WHERE status IN ('pending', 'failed')"
+    " AND next_attempt_at <= now() ORDER BY created, received_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch: int = 50
+    max_attempts: int = 5
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 3600.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "billing@cashbook.local"
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Delay before retry number `attempts` (1-based): base·2^(n−1), capped."""
+    return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+class Worker:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig) -> None:
+        self.pool, self.config = pool, config
+        self.ctx = HandlerContext(gateway)
+
+    def process_one(self) -> bool:
+        """Process at most one due event; False when none is due."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(CLAIM_SQL).fetchone()
+            if row is None:
+                return False
+            event_id, event, attempts = row
+            try:
+                with conn.transaction():
+                    outcome = dispatch(conn, event, self.ctx)
+            except Exception as exc:
+                attempts += 1
+                final = attempts >= self.config.max_attempts
+                delay = backoff(attempts, self.config.backoff_seconds, self.config.backoff_max_seconds)
+                message = f"{type(exc).__name__}: {exc}"
+                conn.execute(
+                    "UPDATE webhook_events SET status = %s, attempts = %s, last_error = %s,"
+                    " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+                    ("manual_review" if final else "failed", attempts, message[:2000], delay, event_id))
+                state.log_error(conn, "webhook_worker", message, {"event_id": event_id, "attempts": attempts,
+                                                                  "type": event.get("type")})
+                _log.warning("event %s failed (attempt %d%s): %s", event_id, attempts,
+                             ", manual review" if final else "", message)
+                return True
+            conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
+                         " processed_at = now() WHERE id = %s", (outcome, event_id))
+        return True
+
+    def process_batch(self) -> int:
+        n = 0
+        while n < self.config.batch and self.process_one():
+            n += 1
+        self.send_emails()
+        return n
+
+    def send_emails(self, limit: int = 20) -> int:
+        """Send (SMTP configured) or log pending outbox emails; each row is handled once."""
+        sent = 0
+        for _ in range(limit):
+            with self.pool.connection() as conn, conn.transaction():
+                row = conn.execute("SELECT id, to_addr, subject, body FROM email_outbox WHERE status = 'pending'"
+                                   " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED").fetchone()
+                if row is None:
+                    break
+                mail_id, to_addr, subject, body = row
+                if self.config.smtp_host and to_addr:
+                    try:
+                        msg = EmailMessage()
+                        msg["From"], msg["To"], msg["Subject"] = self.config.smtp_from, to_addr, subject
+                        msg.set_content(body)
+                        with smtplib.SMTP(self.config.smtp_host, self.config.smtp_port, timeout=10) as smtp:
+                            smtp.send_message(msg)
+                        status, error = "sent", None
+                    except (OSError, smtplib.SMTPException) as exc:
+                        status, error = "pending", str(exc)
+                else:
+                    _log.info("email (no SMTP configured) to=%s subject=%s: %s", to_addr, subject, body)
+                    status, error = "logged", None
+                conn.execute("UPDATE email_outbox SET status = CASE WHEN attempts + 1 >= 5 AND %s = 'pending'"
+                             " THEN 'failed' ELSE %s END, attempts = attempts + 1, last_error = %s,"
+                             " sent_at = CASE WHEN %s <> 'pending' THEN now() END WHERE id = %s",
+                             (status, status, error, status, mail_id))
+                if status == "pending":
+                    break  # SMTP is down: try again on the next round
+                sent += 1
+        return sent
+
+    def run_forever(self, poll_seconds: float, stop: threading.Event, wakeup: threading.Event | None = None) -> None:
+        """Loop until `stop`; `wakeup` lets the webhook route shorten the processing lag."""
+        while not stop.is_set():
+            try:
+                n = self.process_batch()
+            except Exception:  # the database went away: keep the loop alive, try again later
+                _log.exception("worker round failed")
+                n = 0
+            if n == 0:
+                if wakeup is not None:
+                    wakeup.wait(poll_seconds)
+                    wakeup.clear()
+                else:
+                    stop.wait(poll_seconds)

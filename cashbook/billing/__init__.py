@@ -1,0 +1,1 @@
+"""Billing kernel pieces shared by the API and tools: webhook signatures, ledger rows, event parsing."""

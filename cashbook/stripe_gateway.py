@@ -1,0 +1,179 @@
+"""The one class that talks to Stripe (DESIGN.md: one `StripeGateway`).
+
+Everything Stripe-specific stays here: the pinned API version, network retries, idempotency keys derived
+from our own operation ids (the SDK's random key only covers its own retries), localstripe's quirks (plans
+instead of prices, no unknown params) and `latest_charge` arriving as an id or an object. Results are
+plain dicts (`StripeObject` is not a dict since stripe-python 15).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import stripe
+
+from cashbook.settings import STRIPE_API_VERSION, Settings, get_settings
+
+StripeDict = dict[str, Any]
+
+
+class GatewayError(RuntimeError):
+    """A Stripe call failed. `status` is the HTTP status we should answer with, `code` a stable reason."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class NotFound(GatewayError):
+    """The object does not exist (any more) at Stripe."""
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    api_key: str
+    api_base: str | None = None
+    max_network_retries: int = 2
+    # localstripe has no Prices API: subscription items name a `plan`; real Stripe accepts `price` too.
+    item_mode: Literal["plan", "price"] = "plan"
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> GatewayConfig:
+        s = settings or get_settings()
+        base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base)
+        base.update(overrides)
+        return cls(**base)
+
+
+def _idem(key: str) -> str:
+    """Stripe allows ≤255 characters; our keys are `<operation>:<our id>`."""
+    if not key or len(key) > 255:
+        raise ValueError("idempotency key must be 1..255 characters")
+    return key
+
+
+class StripeGateway:
+    """Thin, typed wrapper over `stripe.StripeClient`; every write takes an idempotency key."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        base = {"api": config.api_base} if config.api_base else {}
+        self._client = stripe.StripeClient(
+            config.api_key,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=config.max_network_retries,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> StripeDict:
+        try:
+            obj = fn(*args, **kwargs)
+        except stripe.CardError as exc:
+            raise GatewayError(402, exc.code or "card_declined", exc.user_message or "card declined") from exc
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise NotFound(404, "not_found", "object not found at Stripe") from exc
+            raise GatewayError(400, "stripe_invalid_request", str(exc.user_message or exc)) from exc
+        except stripe.RateLimitError as exc:
+            raise GatewayError(503, "stripe_rate_limited", "Stripe rate limit, retry later") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(502, "stripe_unavailable", "Stripe request failed") from exc
+        return obj.to_dict()
+
+    @staticmethod
+    def _opts(idempotency_key: str | None) -> dict[str, Any]:
+        return {"idempotency_key": _idem(idempotency_key)} if idempotency_key else {}
+
+    # -- reachability --------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._call(self._client.v1.balance.retrieve)
+
+    # -- catalog -------------------------------------------------------------------------------
+    def ensure_plan(self, plan_id: str, *, amount: int, currency: str, interval: str, name: str) -> None:
+        """Create the recurring plan at Stripe when missing (dev/test catalogs are seeded by SQL)."""
+        try:
+            self._call(self._client.v1.plans.retrieve, plan_id)
+        except NotFound:
+            self._call(self._client.v1.plans.create, params={
+                "id": plan_id, "amount": amount, "currency": currency, "interval": interval,
+                "product": {"name": name}}, options=self._opts(f"plan:{plan_id}"))
+
+    # -- customers ------------------------------------------------------------------------------
+    def create_customer(self, *, user_id: str, email: str | None, payment_method: str | None,
+                        idempotency_key: str) -> StripeDict:
+        params: dict[str, Any] = {"metadata": {"user_id": user_id}}
+        if email:
+            params["email"] = email
+        if payment_method:
+            params["payment_method"] = payment_method
+            params["invoice_settings"] = {"default_payment_method": payment_method}
+        return self._call(self._client.v1.customers.create, params=params, options=self._opts(idempotency_key))
+
+    def set_default_payment_method(self, customer_id: str, payment_method: str, idempotency_key: str) -> None:
+        self._call(self._client.v1.payment_methods.attach, payment_method,
+                   params={"customer": customer_id}, options=self._opts(idempotency_key + ":attach"))
+        self._call(self._client.v1.customers.update, customer_id,
+                   params={"invoice_settings": {"default_payment_method": payment_method}},
+                   options=self._opts(idempotency_key + ":default"))
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def create_subscription(self, *, customer_id: str, stripe_plan_id: str, metadata: dict[str, str],
+                            idempotency_key: str) -> StripeDict:
+        item = {self.config.item_mode: stripe_plan_id}
+        return self._call(self._client.v1.subscriptions.create,
+                          params={"customer": customer_id, "items": [item], "metadata": metadata},
+                          options=self._opts(idempotency_key))
+
+    def retrieve_subscription(self, subscription_id: str) -> StripeDict:
+        return self._call(self._client.v1.subscriptions.retrieve, subscription_id)
+
+    def set_cancel_at_period_end(self, subscription_id: str, value: bool, idempotency_key: str) -> StripeDict:
+        return self._call(self._client.v1.subscriptions.update, subscription_id,
+                          params={"cancel_at_period_end": value}, options=self._opts(idempotency_key))
+
+    def cancel_subscription_now(self, subscription_id: str, idempotency_key: str) -> StripeDict:
+        return self._call(self._client.v1.subscriptions.cancel, subscription_id,
+                          options=self._opts(idempotency_key))
+
+    def retrieve_invoice(self, invoice_id: str) -> StripeDict:
+        return self._call(self._client.v1.invoices.retrieve, invoice_id)
+
+    # -- payment intents -------------------------------------------------------------------------
+    def create_payment_intent(self, *, amount: int, currency: str, customer_id: str | None,
+                              payment_method: str | None, metadata: dict[str, str],
+                              idempotency_key: str) -> StripeDict:
+        params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata}
+        if customer_id:
+            params["customer"] = customer_id
+        if payment_method:
+            params["payment_method"] = payment_method
+        return self._call(self._client.v1.payment_intents.create, params=params,
+                          options=self._opts(idempotency_key))
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> StripeDict:
+        return self._call(self._client.v1.payment_intents.retrieve, payment_intent_id)
+
+    def confirm_payment_intent(self, payment_intent_id: str, *, payment_method: str | None,
+                               idempotency_key: str) -> StripeDict:
+        """Confirm server-side; localstripe 500s on `confirm(payment_method=…)`, so modify first."""
+        if payment_method:
+            self._call(self._client.v1.payment_intents.update, payment_intent_id,
+                       params={"payment_method": payment_method},
+                       options=self._opts(idempotency_key + ":pm"))
+        return self._call(self._client.v1.payment_intents.confirm, payment_intent_id,
+                          options=self._opts(idempotency_key))
+
+    def list_refunds(self, charge_id: str) -> list[StripeDict]:
+        page = self._call(self._client.v1.refunds.list, params={"charge": charge_id, "limit": 100})
+        return list(page.get("data") or [])
+
+    @staticmethod
+    def latest_charge_id(payment_intent: StripeDict) -> str | None:
+        """`latest_charge` is an id, or an object when expanded (localstripe always embeds it)."""
+        from cashbook.billing.objects import expandable_id
+
+        return expandable_id(payment_intent.get("latest_charge"))

@@ -1,0 +1,158 @@
+"""Fixtures for the billing API tests: localstripe (separate process), the app under real uvicorn, signing.
+
+Import the fixtures into a test module with `from tests.integration.api_fixtures import *`-style explicit
+imports. localstripe is GPL: it only ever runs as its own process via `python -c`, never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.main import create_app
+from api.settings import ApiSettings
+from cashbook.billing.signature import sign
+from cashbook.billing.tokens import mint
+from cashbook.stripe_gateway import GatewayConfig, StripeGateway
+
+WEBHOOK_SECRET = "whsec_test_secret"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123"
+EVENTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "events"
+LAUNCH = ("import aiohttp.web, localstripe.server as s; "
+          "aiohttp.web.run_app(s.app, host='127.0.0.1', port={port}, print=None)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"process exited early: {err}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture()
+def localstripe_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh localstripe on a free loopback port; its pickle lives in this test's own TMPDIR."""
+    port = free_port()
+    tmp = tmp_path / "localstripe"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH.format(port=port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def api_settings(**overrides: Any) -> ApiSettings:
+    base: dict[str, Any] = dict(env="test", jwt_secret=JWT_SECRET, stripe_webhook_secret=WEBHOOK_SECRET,
+                                worker_poll_seconds=0.05, worker_backoff_seconds=0.0, pool_min=1, pool_max=8)
+    base.update(overrides)
+    return ApiSettings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@dataclass
+class RunningApi:
+    url: str
+    client: httpx.Client
+    app: Any
+
+    def token(self, user: str, email: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(user, JWT_SECRET, email=email)}"}
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # running in a thread
+        pass
+
+
+def serve(app: Any, port: int) -> tuple[_Server, threading.Thread]:
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return server, thread
+
+
+@pytest.fixture()
+def running_api_factory(pg_url: str) -> Iterator[Any]:
+    """Start the app (real uvicorn on a free loopback port) against this test's fresh database."""
+    started: list[tuple[_Server, threading.Thread, httpx.Client]] = []
+
+    def start(stripe_url: str | None = None, **overrides: Any) -> RunningApi:
+        gateway = StripeGateway(GatewayConfig(api_key="sk_test_cashbook", api_base=stripe_url or "http://127.0.0.1:9",
+                                              max_network_retries=0))
+        app = create_app(api_settings(**overrides), database_url=pg_url, gateway=gateway)
+        port = free_port()
+        server, thread = serve(app, port)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        started.append((server, thread, client))
+        return RunningApi(f"http://127.0.0.1:{port}", client, app)
+
+    yield start
+    for server, thread, client in started:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def load_event(name: str, **changes: Any) -> dict[str, Any]:
+    """A real Stripe event payload from shared/stripe/events with a unique id (and optional changes)."""
+    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    event["id"] = "evt_" + uuid.uuid4().hex[:24]
+    for key, value in changes.items():
+        if key == "object":
+            event["data"]["object"].update(value)
+        else:
+            event[key] = value
+    return event
+
+
+def signed(event: dict[str, Any] | bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+           ) -> tuple[bytes, dict[str, str]]:
+    body = event if isinstance(event, bytes) else json.dumps(event).encode()
+    header = sign(body, secret, int(time.time()) if timestamp is None else timestamp)
+    return body, {"Stripe-Signature": header, "Content-Type": "application/json"}
+
+
+def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
