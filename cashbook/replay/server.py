@@ -64,6 +64,10 @@ class RequestCounter:
         }
 
 
+COUNTER_KEY: web.AppKey[RequestCounter] = web.AppKey("counter", RequestCounter)
+STORE_KEY: web.AppKey[ExportStore] = web.AppKey("store", ExportStore)
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
                         headers=headers)
@@ -74,7 +78,7 @@ def _error(exc: StripeRequestError, headers: dict[str, str] | None = None) -> we
 
 
 def build_app(store: ExportStore, config: ReplayConfig | None = None) -> web.Application:
-    """The aiohttp application; `app["counter"]` holds the request counts."""
+    """The aiohttp application; `app[COUNTER_KEY]` holds the request counts."""
     cfg = config or ReplayConfig()
     rng = random.Random(cfg.seed)
     counter = RequestCounter()
@@ -144,8 +148,8 @@ def build_app(store: ExportStore, config: ReplayConfig | None = None) -> web.App
         return _json({"reset": True})
 
     app = web.Application(middlewares=[stripe_like])
-    app["counter"] = counter
-    app["store"] = store
+    app[COUNTER_KEY] = counter
+    app[STORE_KEY] = store
     app.router.add_get("/_replay/stats", stats_handler)
     app.router.add_post("/_replay/reset", reset_in_place)
     app.router.add_get("/v1/balance/history", balance_history)
@@ -180,7 +184,7 @@ class ReplayServer:
 
     @property
     def counter(self) -> RequestCounter:
-        return self.app["counter"]
+        return self.app[COUNTER_KEY]
 
     def start(self) -> ReplayServer:
         ready = threading.Event()
