@@ -23,6 +23,7 @@ from cashbook.cli import (  # noqa: E402, F401
     commands_api,
     commands_db,
     commands_pipeline,
+    commands_reconcile,
     commands_simulate,
 )
 

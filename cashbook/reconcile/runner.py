@@ -1,0 +1,111 @@
+"""Run the reconciliation SQL on a DuckDB connection, and load its inputs for the CLI path.
+
+The pipeline and `cashbook reconcile` run the very same files: the pipeline over `raw.*` views on the
+lake, the CLI over in-memory `raw.*` tables built by the same readers. Parameters reach the SQL through
+`SET VARIABLE` / `getvariable()` (DuckDB binds parameters only in the last statement of a file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cashbook.sources.export import read_stream
+from cashbook.sources.ledger_csv import read_ledger_csv
+from cashbook.warehouse import SQL_DIR, prepare, register_raw_tables
+
+# Staging files the engine needs, in order (other staging files belong to the marts and are not run here).
+RECON_STAGING_FILES = (
+    "010_stg_reporting_categories.sql",
+    "020_stg_balance_transactions.sql",
+    "020_stg_charges.sql",
+    "020_stg_disputes.sql",
+    "020_stg_invoice_charges.sql",
+    "020_stg_ledger_entries.sql",
+    "020_stg_payout_members.sql",
+    "020_stg_payouts.sql",
+    "020_stg_refunds.sql",
+)
+
+KINDS = (
+    "missing_in_ledger",
+    "missing_in_stripe",
+    "pending",
+    "amount_mismatch",
+    "currency_mismatch",
+    "duplicate_in_ledger",
+    "ambiguous_match",
+    "payout_mismatch",
+)
+
+DISCREPANCY_COLUMNS = (
+    "discrepancy_id",
+    "kind",
+    "stripe_balance_transaction_id",
+    "stripe_object_id",
+    "ledger_entry_id",
+    "payout_id",
+    "currency",
+    "stripe_amount",
+    "ledger_amount",
+    "difference",
+    "occurred_at",
+    "detail",
+)
+
+# Export streams the engine reads (customers and subscriptions are not needed to reconcile).
+INPUT_STREAMS = ("balance_transactions", "charges", "refunds", "disputes", "payouts", "invoices")
+DEFAULT_GRACE_DAYS = 3
+
+
+def _sql_paths() -> list[Path]:
+    staging = [SQL_DIR / "duckdb" / "staging" / name for name in RECON_STAGING_FILES]
+    return staging + sorted((SQL_DIR / "duckdb" / "reconciliation").glob("*.sql"))
+
+
+def run_reconciliation(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS
+) -> list[str]:
+    """Build staging, reconciliation.* and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
+
+    `as_of` must be timezone-aware (default: now, UTC). Returns the files run, in order.
+    """
+    if as_of is None:
+        as_of = dt.datetime.now(dt.UTC)
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    if grace_days < 0:
+        raise ValueError("grace_days must be >= 0")
+    prepare(con)
+    con.execute("CREATE SCHEMA IF NOT EXISTS reconciliation")
+    con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
+    con.execute("SET VARIABLE grace_days = ?::INTEGER", [grace_days])
+    ran: list[str] = []
+    for path in _sql_paths():
+        try:
+            con.execute(path.read_text())
+        except duckdb.Error as exc:
+            raise RuntimeError(f"{path.relative_to(SQL_DIR.parent)}: {exc}") from exc
+        ran.append(f"{path.parent.name}/{path.name}")
+    return ran
+
+
+def load_inputs(export_dir: Path, ledger_csv: Path, *, rejects: Path | None = None) -> dict[str, pa.Table]:
+    """Read the export directory and the ledger CSV into raw lake tables (SourceError on bad input)."""
+    tables: dict[str, pa.Table] = {}
+    for stream in INPUT_STREAMS:
+        tables[f"stripe_{stream}"] = read_stream(export_dir, stream)
+    created = dict(zip(tables["stripe_payouts"].column("id").to_pylist(),
+                       tables["stripe_payouts"].column("created").to_pylist(), strict=True))
+    tables["stripe_payout_balance_transactions"] = read_stream(
+        export_dir, "payout_balance_transactions", payout_created=created)
+    tables["ledger_entries"] = read_ledger_csv(ledger_csv, rejects=rejects)
+    return tables
+
+
+def load_into(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Register the tables as `raw.*` on `con` (every lake table exists; absent ones are empty)."""
+    register_raw_tables(con, tables)

@@ -1,0 +1,24 @@
+-- Ledger entries with the Stripe reporting category their type records (DESIGN.md: payment and
+-- credit_purchase → charge, refund → refund, dispute → dispute, dispute_reversal → dispute_reversal;
+-- any other type, e.g. manual_adjustment, maps to NULL and is not matched).
+CREATE SCHEMA IF NOT EXISTS staging;
+CREATE OR REPLACE TABLE staging.stg_ledger_entries AS
+SELECT
+    entry_id,
+    occurred_at,
+    type,
+    amount,
+    currency,
+    stripe_id,
+    customer_id,
+    description,
+    source,
+    CASE type
+        WHEN 'payment' THEN 'charge'
+        WHEN 'credit_purchase' THEN 'charge'
+        WHEN 'refund' THEN 'refund'
+        WHEN 'dispute' THEN 'dispute'
+        WHEN 'dispute_reversal' THEN 'dispute_reversal'
+    END AS expected_category,
+    CASE WHEN stripe_id IS NOT NULL THEN left(stripe_id, 3) END AS stripe_prefix
+FROM raw.ledger_entries;
