@@ -10,13 +10,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from cashbook.lake import LAKE_TABLES
 from cashbook.settings import Settings
 from cashbook.sources.streams import lake_schema
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-SCHEMAS = ("raw", "staging", "marts")
+SCHEMAS = ("raw", "staging", "reconciliation", "marts")  # reconciliation: the engine's intermediate tables
 
 
 def sql_files(layer: str) -> list[Path]:
@@ -24,20 +25,41 @@ def sql_files(layer: str) -> list[Path]:
     return sorted((SQL_DIR / "duckdb" / layer).glob("*.sql"))
 
 
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+@retry(
+    retry=retry_if_exception(_is_lock_conflict),
+    wait=wait_exponential_jitter(initial=0.2, max=5),
+    stop=stop_after_delay(600),
+    reraise=True,
+)
+def _open(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Another process holding the single-writer lock is waited for, not failed on.
+
+    The Dagster pool `duckdb` already serialises pipeline writers; this covers everything else
+    (an analyst's session, a CLI run) for up to ten minutes.
+    """
+    return duckdb.connect(path, read_only=read_only)
+
+
 def connect(settings: Settings, *, read_only: bool = False, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     settings.cashbook_home.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
-    prepare(con, threads=threads)
+    con = _open(str(settings.warehouse_path), read_only)
+    prepare(con, threads=threads, read_only=read_only)
     if not read_only:
         refresh_raw_views(con, settings.lake_dir)
     return con
 
 
-def prepare(con: duckdb.DuckDBPyConnection, *, threads: int | None = None) -> None:
+def prepare(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, read_only: bool = False) -> None:
     """Session settings every cashbook connection needs: UTC, schemas."""
     con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    if read_only:
+        return
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
