@@ -18,8 +18,6 @@ import pyarrow as pa
 from cashbook.sources.errors import SourceError
 from cashbook.sources.streams import STRIPE_STREAMS, membership_row, schema_for, to_row
 
-# Streams whose file may be absent from an export directory (everything else is required).
-OPTIONAL_FILES = frozenset({"events"})
 BATCH_ROWS = 50_000
 
 
