@@ -1,0 +1,52 @@
+"""SQL invariants GX cannot express, each a query in sql/duckdb/marts/checks/ returning the offending rows.
+
+An empty result passes. The first 20 rows go into the Dagster check's metadata, so whoever looks
+at a failure sees which month/currency/row broke it without opening DuckDB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+CHECKS_DIR = Path(__file__).resolve().parents[2] / "sql" / "duckdb" / "marts" / "checks"
+MAX_ROWS = 20
+
+
+@dataclass
+class InvariantResult:
+    name: str
+    failing_count: int
+    failing_rows: list[dict[str, Any]]
+
+    @property
+    def passed(self) -> bool:
+        return self.failing_count == 0
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    return v
+
+
+def invariant_names() -> list[str]:
+    return sorted(p.stem for p in CHECKS_DIR.glob("*.sql"))
+
+
+def run_invariant(con: duckdb.DuckDBPyConnection, name: str) -> InvariantResult:
+    path = CHECKS_DIR / f"{name}.sql"
+    if not path.exists():
+        raise KeyError(f"no invariant {name!r} in {CHECKS_DIR}")
+    rel = con.sql(path.read_text().strip().rstrip(";"))
+    cols = rel.columns
+    count_row = con.sql(f"SELECT count(*) FROM ({path.read_text().strip().rstrip(';')})").fetchone()
+    rows = [{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in rel.limit(MAX_ROWS).fetchall()]
+    return InvariantResult(name, int(count_row[0]) if count_row else 0, rows)
