@@ -1,0 +1,80 @@
+"""Pure pieces around webhooks: refusing to boot without a secret, basil/pre-basil object adapters, ledger rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from api.settings import DEV_WEBHOOK_SECRET, ApiSettings, ApiSettingsError
+from cashbook.billing.ledger import Movement
+from cashbook.billing.objects import (
+    expandable_id,
+    invoice_charge_id,
+    invoice_subscription_id,
+    subscription_period_end,
+    subscription_plan_id,
+)
+
+EVENTS = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "events"
+
+
+def settings(**kw: object) -> ApiSettings:
+    return ApiSettings(_env_file=None, **kw)  # type: ignore[call-arg]
+
+
+def test_no_webhook_secret_outside_dev_refuses_to_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("CASHBOOK_API_STRIPE_WEBHOOK_SECRET", raising=False)
+    assert settings(env="dev").webhook_secrets() == [DEV_WEBHOOK_SECRET]
+    with pytest.raises(ApiSettingsError, match="STRIPE_WEBHOOK_SECRET"):
+        settings(env="prod", jwt_secret="x" * 40).check()
+    with pytest.raises(ApiSettingsError, match="JWT_SECRET"):
+        settings(env="prod", stripe_webhook_secret="whsec_a").check()
+    from api.main import create_app
+
+    with pytest.raises(ApiSettingsError):
+        create_app(settings(env="test"), database_url="postgresql://unused")
+
+
+def test_secret_rotation_list_and_plain_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old")
+    monkeypatch.setenv("JWT_SECRET", "j" * 40)
+    s = settings(env="prod")
+    assert s.webhook_secrets() == ["whsec_new", "whsec_old"] and s.jwt_secret == "j" * 40
+    s.check()
+
+
+def test_adapters_read_real_pre_basil_payloads() -> None:
+    sub = json.loads((EVENTS / "customer.subscription.updated.json").read_text())["data"]["object"]
+    inv = json.loads((EVENTS / "invoice.paid.json").read_text())["data"]["object"]
+    assert subscription_period_end(sub) == sub["current_period_end"]
+    assert subscription_plan_id(sub) == "price_000000000000000000000000"
+    assert invoice_charge_id(inv) == "ch_000000000000000000000000"
+    assert invoice_subscription_id({"subscription": {"id": "sub_x"}}) == "sub_x"
+
+
+def test_adapters_read_basil_shapes() -> None:
+    sub = {"items": {"data": [{"current_period_end": 200, "price": {"id": "price_b"}},
+                              {"current_period_end": 300, "price": {"id": "price_b"}}]}}
+    assert subscription_period_end(sub) == 300 and subscription_plan_id(sub) == "price_b"
+    inv = {"parent": {"subscription_details": {"subscription": "sub_b"}},
+           "payments": {"data": [{"payment": {"type": "charge", "charge": "ch_b"}}]}}
+    assert invoice_subscription_id(inv) == "sub_b" and invoice_charge_id(inv) == "ch_b"
+    assert expandable_id({"id": "ch_1", "object": "charge"}) == "ch_1" and expandable_id(None) is None
+    with pytest.raises(TypeError):
+        expandable_id(12)
+
+
+def test_ledger_movement_is_minor_units_and_keyed() -> None:
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    m = Movement("refund", "re_1", -250, "usd", at)
+    assert m.entry_id == "api_refund_re_1"
+    with pytest.raises(TypeError):
+        Movement("payment", "in_1", 2.5, "usd", at)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown ledger type"):
+        Movement("bonus", "in_1", 1, "usd", at)
+    with pytest.raises(ValueError, match="timezone"):
+        Movement("payment", "in_1", 1, "usd", dt.datetime(2026, 1, 1))
