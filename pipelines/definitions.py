@@ -13,6 +13,7 @@ from assets.resources import (
     WarehouseResource,
 )
 from cashbook.settings import Settings, get_settings
+from pipelines.alert_sensors import alert_sensors
 from pipelines.jobs import raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule
 from pipelines.sensors import warehouse_after_raw
@@ -46,7 +47,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_package_module(assets),
         jobs=[raw_job, warehouse_job],
         schedules=[daily_raw_schedule],
-        sensors=[warehouse_after_raw],
+        sensors=[warehouse_after_raw, *alert_sensors],
         resources=build_resources(settings),
     )
 

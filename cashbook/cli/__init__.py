@@ -20,10 +20,13 @@ app = typer.Typer(
 
 # Each module registers its commands on `app` when imported.
 from cashbook.cli import (  # noqa: E402, F401
+    commands_alerts,
     commands_api,
     commands_db,
     commands_pipeline,
     commands_reconcile,
+    commands_replay,
+    commands_report,
     commands_simulate,
 )
 

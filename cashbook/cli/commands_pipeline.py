@@ -137,6 +137,8 @@ def demo(
     materialize(WAREHOUSE_SELECTION, env)
 
     print_summary(s, time.monotonic() - t0)
+    console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
+    subprocess.run([str(Path(sys.executable).with_name("cashbook")), "alerts"], env=env, check=True)
 
 
 def print_summary(s: Settings, seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""Threshold alerts: rules evaluated on published results, deduplicated in Postgres, paged through sinks."""

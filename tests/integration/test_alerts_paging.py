@@ -1,0 +1,159 @@
+"""Alerts end to end: real Postgres, a real HTTP receiver standing in for PagerDuty and Slack."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from cashbook.alerts.config import load_alerts_config
+from cashbook.alerts.engine import evaluate_and_page, record_run_status
+from cashbook.alerts.sinks import LogSink, PagerDutySink, SlackSink
+from cashbook.db.migrate import migrate
+from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
+from tests.integration.http_receiver import Receiver
+
+NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+ROUTING_KEY = "R0UT1NGKEY0123456789012345678901"
+
+
+def _disc(kind: str, ident: str, diff: int, payout: str | None = None) -> dict:
+    return {"discrepancy_id": ident, "kind": kind, "stripe_balance_transaction_id": None, "stripe_object_id": None,
+            "ledger_entry_id": None, "payout_id": payout, "currency": "usd", "stripe_amount": None,
+            "ledger_amount": None, "difference": diff, "occurred_at": NOW, "detail": ""}
+
+
+def _publish(url: str, rows: list[dict], run: str) -> None:
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("discrepancy_id", pa.string()), ("kind", pa.string()), ("stripe_balance_transaction_id", pa.string()),
+        ("stripe_object_id", pa.string()), ("ledger_entry_id", pa.string()), ("payout_id", pa.string()),
+        ("currency", pa.string()), ("stripe_amount", pa.int64()), ("ledger_amount", pa.int64()),
+        ("difference", pa.int64()), ("occurred_at", pa.timestamp("us", tz="UTC")), ("detail", pa.string())]))
+    publish_discrepancies(url, table.select(COLUMNS), run_id=run, seen_at=NOW)
+
+
+@pytest.fixture()
+def env(pg_url: str, tmp_path: Path):
+    migrate(pg_url)
+    with Receiver() as rx:
+        config = load_alerts_config(env={
+            "PAGERDUTY_ROUTING_KEY": ROUTING_KEY, "PAGERDUTY_EVENTS_URL": rx.url + "/v2/enqueue",
+            "SLACK_WEBHOOK_URL": rx.url + "/slack", "CASHBOOK_API_URL": "http://127.0.0.1:8000",
+        })
+        sinks = [LogSink(), PagerDutySink(ROUTING_KEY, rx.url + "/v2/enqueue"), SlackSink(rx.url + "/slack")]
+        yield pg_url, config, sinks, rx, tmp_path / "lake"
+
+
+def _evaluate(env, **kw):
+    url, config, sinks, _rx, lake = env
+    return evaluate_and_page(url, lake, config, sinks, rules=["payout_mismatch", "open_discrepancies_amount"],
+                             now=kw.pop("now", NOW), **kw)
+
+
+def test_page_once_resolve_on_recovery_exact_payloads(env) -> None:
+    url, _config, _sinks, rx, _ = env
+    _publish(url, [_disc("payout_mismatch", "d1", 2500, "po_123")], "run1")
+
+    report = _evaluate(env)
+    assert report.opened == ["cashbook:payout_mismatch:po_123"]
+    pd = rx.bodies("/v2/enqueue")
+    assert pd == [{
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": "cashbook:payout_mismatch:po_123",
+        "payload": {
+            "summary": "Payout po_123 differs from its balance transactions by 25.00 USD",
+            "source": "cashbook",
+            "severity": "critical",
+            "component": "payout_mismatch",
+            "group": "cashbook",
+            "class": "payout_mismatch",
+            "custom_details": {"scope": "po_123", "value": 2500.0, "threshold": 0.0},
+        },
+        "links": [
+            {"href": "http://127.0.0.1:8000/api/admin/discrepancies?kind=payout_mismatch&payout_id=po_123",
+             "text": "admin"},
+            {"href": "http://127.0.0.1:3000/assets/marts/payout_reconciliation", "text": "asset"},
+        ],
+    }]
+    slack = rx.bodies("/slack")
+    assert len(slack) == 1 and slack[0]["text"].startswith(
+        ":rotating_light: [CRITICAL] Payout po_123 differs from its balance transactions by 25.00 USD")
+
+    for i in range(3):  # still breached: no new page
+        again = _evaluate(env, now=NOW + dt.timedelta(minutes=10 * (i + 1)))
+        assert again.still_open == ["cashbook:payout_mismatch:po_123"] and again.paged == []
+    assert len(rx.bodies("/v2/enqueue")) == 1 and len(rx.bodies("/slack")) == 1
+
+    _publish(url, [], "run2")  # the payout now reconciles
+    report = _evaluate(env, now=NOW + dt.timedelta(hours=1))
+    assert report.resolved == ["cashbook:payout_mismatch:po_123"]
+    assert rx.bodies("/v2/enqueue")[-1] == {"routing_key": ROUTING_KEY, "event_action": "resolve",
+                                            "dedup_key": "cashbook:payout_mismatch:po_123"}
+    assert rx.bodies("/slack")[-1]["text"].startswith(":white_check_mark: [RESOLVED] payout_mismatch (po_123)")
+    _evaluate(env, now=NOW + dt.timedelta(hours=2))
+    assert len(rx.bodies("/v2/enqueue")) == 2 and len(rx.bodies("/slack")) == 2  # resolve sent once
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT status, paged_at IS NOT NULL, resolved_at IS NOT NULL, resolve_sent_at IS NOT NULL, "
+                           "last_value, threshold FROM analytics.alerts").fetchall()
+    assert row == [("resolved", True, True, True, 2500, 0)]
+
+
+def test_sink_failure_is_retried_and_never_loses_the_alert(env) -> None:
+    url, _config, _sinks, rx, _ = env
+    _publish(url, [_disc("amount_mismatch", "d2", 250_000)], "run1")
+
+    rx.fail_next = 1  # one 500: tenacity retries inside the same evaluation
+    report = _evaluate(env)
+    assert report.delivery_errors == []
+    assert [b["event_action"] for b in rx.bodies("/v2/enqueue")] == ["trigger", "trigger"]  # failed, then retried
+
+    _publish(url, [_disc("amount_mismatch", "d2", 250_000), _disc("payout_mismatch", "d3", 7, "po_9")], "run2")
+    rx.fail_next = 100  # the receiver is down for longer than the retries
+    report = _evaluate(env, now=NOW + dt.timedelta(minutes=5))
+    assert report.delivery_errors and report.opened == ["cashbook:payout_mismatch:po_9"]
+    with psycopg.connect(url) as conn:
+        paged = conn.execute("SELECT dedup_key, paged_at IS NOT NULL, status FROM analytics.alerts "
+                             "ORDER BY dedup_key").fetchall()
+    assert ("cashbook:payout_mismatch:po_9", False, "open") in paged  # recorded, waiting for the pager
+
+    rx.fail_next = 0
+    before_slack = len([b for b in rx.bodies("/slack") if "po_9" in b["text"]])
+    report = _evaluate(env, now=NOW + dt.timedelta(minutes=10))
+    assert ("pagerduty", "cashbook:payout_mismatch:po_9") in report.paged
+    triggers = [b for b in rx.bodies("/v2/enqueue") if b.get("dedup_key") == "cashbook:payout_mismatch:po_9"
+                and b["event_action"] == "trigger"]
+    assert len(triggers) > 1  # the failed attempts plus the one that got through
+    # Slack is also down while PagerDuty was down (same receiver), so both deliver exactly once now
+    assert len([b for b in rx.bodies("/slack") if "po_9" in b["text"]]) >= before_slack + 1
+    _evaluate(env, now=NOW + dt.timedelta(minutes=15))
+    assert [b for b in rx.bodies("/v2/enqueue") if b.get("dedup_key") == "cashbook:payout_mismatch:po_9"][-1] \
+        == triggers[-1]  # nothing new after delivery
+
+
+def test_run_failure_alert_opens_and_resolves(env) -> None:
+    url, config, sinks, rx, _ = env
+    r1 = record_run_status(url, config, sinks, job="raw_daily", failed=True, run_url="http://127.0.0.1:3000/runs/abc",
+                           error="boom", now=NOW)
+    assert r1.opened == ["cashbook:pipeline_run_failed:raw_daily"]
+    r2 = record_run_status(url, config, sinks, job="raw_daily", failed=True, run_url="http://127.0.0.1:3000/runs/def",
+                           error="boom again", now=NOW)
+    assert r2.still_open == ["cashbook:pipeline_run_failed:raw_daily"] and r2.paged == []
+    r3 = record_run_status(url, config, sinks, job="raw_daily", failed=False, run_url="x", now=NOW)
+    assert r3.resolved == ["cashbook:pipeline_run_failed:raw_daily"]
+    actions = [b["event_action"] for b in rx.bodies("/v2/enqueue")]
+    assert actions == ["trigger", "resolve"]
+
+
+def test_config_env_override_and_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cashbook.settings import SettingsError
+
+    cfg = load_alerts_config(env={"ALERT_PAYMENT_SUCCESS_RATE_THRESHOLD": "0.9"})
+    assert cfg.rule("payment_success_rate").threshold == 0.9
+    assert cfg.rule("stripe_data_stale").threshold == 36
+    with pytest.raises(SettingsError, match="ALERT_CUSTOMER_CHURN_THRESHOLD"):
+        load_alerts_config(env={"ALERT_CUSTOMER_CHURN_THRESHOLD": "ten percent"})
