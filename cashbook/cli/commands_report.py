@@ -1,0 +1,86 @@
+"""`cashbook report`: the latest month's KPIs in the terminal and a one-page HTML report on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cashbook.cli import app
+from cashbook.settings import get_settings
+
+console = Console()
+
+
+def _month(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise typer.BadParameter(f"--month {value!r} is not YYYY-MM") from None
+
+
+@app.command("report")
+def report_cmd(
+    month: Annotated[str | None, typer.Option(help="Month to report, YYYY-MM (default: the latest)")] = None,
+    stripe: Annotated[Path | None, typer.Option(
+        "--stripe", help="Build the marts in memory from this export directory instead of the warehouse")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for the HTML (default $CASHBOOK_HOME/reports)")] = None,
+) -> None:
+    """Print the month's KPIs per currency and write a self-contained HTML report with charts."""
+    import duckdb
+
+    from cashbook.marts.report import ReportError, kpis, latest_month, write_report
+
+    settings = get_settings()
+    wanted = _month(month)
+    if stripe is not None:
+        from cashbook.marts import build_all
+        from cashbook.sources.errors import SourceError
+        from cashbook.sources.export import read_stream
+        from cashbook.sources.streams import STRIPE_STREAMS
+        from cashbook.warehouse import register_raw_tables
+
+        con = duckdb.connect()
+        try:
+            register_raw_tables(con, {f"stripe_{s}": read_stream(stripe, s) for s in STRIPE_STREAMS})
+        except SourceError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from None
+        build_all(con, settings)
+    else:
+        if not settings.warehouse_path.exists():
+            typer.secho(f"no warehouse at {settings.warehouse_path}: run the pipeline first, or pass --stripe DIR",
+                        fg="red", err=True)
+            raise typer.Exit(2)
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        con.execute("SET TimeZone = 'UTC'")
+    try:
+        chosen = wanted or latest_month(con)
+        sets = kpis(con, chosen)
+        if not sets:
+            raise ReportError(f"no MRR rows for {chosen:%Y-%m}")
+        table = Table(title=f"cashbook KPIs {chosen:%Y-%m} (per currency, major units)")
+        for col in ("currency", "MRR", "customers", "ARPA", "new", "expansion", "contraction", "churn",
+                    "reactivation", "cust. churn", "gross MRR churn", "net MRR churn", "gross revenue",
+                    "net revenue", "payment success"):
+            table.add_column(col, justify="right")
+        for k in sets:
+            table.add_row(k.currency, k.money("mrr"), str(k.values["customers"]), k.money("arpa"), k.money("new_mrr"),
+                          k.money("expansion_mrr"), k.money("contraction_mrr"), k.money("churned_mrr"),
+                          k.money("reactivation_mrr"), k.rate("customer_churn_rate"), k.rate("gross_mrr_churn_rate"),
+                          k.rate("net_mrr_churn_rate"), k.money("gross"), k.money("net"),
+                          k.rate("payment_success_rate"))
+        console.print(table)
+        path = write_report(con, out or settings.reports_dir, chosen)
+    except ReportError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        con.close()
+    console.print(f"report written to {path}")
