@@ -112,6 +112,9 @@ class ExportStore:
             for o in objs:
                 by_id[o["id"]] = o
             lists[resource] = SortedList(objs)
+        if not any((export_dir / f"{r}.jsonl").exists() for r in RESOURCES):
+            raise SourceError(str(export_dir), "no stream files (balance_transactions.jsonl, charges.jsonl, …): "
+                                               "not an export directory")
         members: dict[str, list[str]] = {}
         path = export_dir / "payout_balance_transactions.jsonl"
         if path.exists():

@@ -57,12 +57,12 @@ def write_synthetic_export(out: Path, *, balance_transactions: int, days: int,
             "currency": "usd", "amount_due": 4900, "amount_paid": 4900, "amount_remaining": 0,
             "subtotal": 4900, "total": 4900, "billing_reason": "subscription_create",
             "period_start": created, "period_end": created, "status_transitions": {"paid_at": created}})
-    per_day = max(1, balance_transactions // days)
+    base, extra = divmod(balance_transactions, days)
     n_bt = n_ch = n_re = 0
     for d in range(days):
         day_start = t0 + d * 86400
         members: list[str] = []
-        for _ in range(per_day - 1):
+        for _ in range(max(0, base + (1 if d < extra else 0) - 1)):  # -1: the day's payout BT
             # Bursty seconds so several objects share one `created` second (cursor tie-breaks matter).
             created = day_start + min(86399, int(rng.betavariate(2, 2) * 86400))
             cur = "usd" if rng.random() < 0.9 else "eur"
