@@ -69,9 +69,11 @@ def _sql_paths() -> list[Path]:
 def run_reconciliation(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS
 ) -> list[str]:
-    """Build staging, reconciliation.* and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
+    """Build the staging views and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
 
-    `as_of` must be timezone-aware (default: now, UTC). Returns the files run, in order.
+    Intermediate results are TEMP tables (`recon_*`, alive for this connection only), so a big run does
+    not pay for compressing and persisting them into the warehouse file. `as_of` must be
+    timezone-aware (default: now, UTC). Returns the files run, in order.
     """
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC)
@@ -80,7 +82,6 @@ def run_reconciliation(
     if grace_days < 0:
         raise ValueError("grace_days must be >= 0")
     prepare(con)
-    con.execute("CREATE SCHEMA IF NOT EXISTS reconciliation")
     con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
     con.execute("SET VARIABLE grace_days = ?::INTEGER", [grace_days])
     ran: list[str] = []

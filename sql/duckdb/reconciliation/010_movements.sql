@@ -1,19 +1,14 @@
--- Stripe customer-money movements: balance transactions of reporting_category charge, refund, dispute
--- or dispute_reversal, with their source object's presentment amount signed like the balance transaction
--- (refunds and disputes negative) and the customer of the underlying charge (for the fuzzy pass).
--- key_rank orders several balance transactions of one object and category (a dispute can have more
--- than one): only the first is the key-match target, the others stay open for the later passes.
-CREATE SCHEMA IF NOT EXISTS reconciliation;
-CREATE OR REPLACE TABLE reconciliation.movements AS
-WITH objects AS (
-    SELECT charge_id AS object_id, charge_id, amount, currency FROM staging.stg_charges
-    UNION ALL
-    SELECT refund_id, charge_id, amount, currency FROM staging.stg_refunds
-    UNION ALL
-    SELECT dispute_id, charge_id, amount, currency FROM staging.stg_disputes
-),
-bts AS (
-    SELECT * FROM staging.stg_balance_transactions WHERE is_customer_movement
+-- Stripe customer-money movements: balance transactions of reporting_category charge, refund, dispute or
+-- dispute_reversal, with settlement amount and currency. Presentment amounts and customers are looked up
+-- later, only for the few movements that need them (foreign-currency pairs, the unmatched residue), so
+-- the big key join stays a plain hash join.
+-- key_rank orders several balance transactions of one object and category (a dispute can have more than
+-- one): only the first is the key-match target, the others stay open for the later passes.
+CREATE OR REPLACE TEMP TABLE recon_movements AS
+WITH bts AS (
+    SELECT balance_transaction_id, source_id, reporting_category, created_at, amount, currency
+    FROM staging.stg_balance_transactions
+    WHERE is_customer_movement
 ),
 repeated AS (
     SELECT source_id, reporting_category FROM bts GROUP BY ALL HAVING count(*) > 1
@@ -35,16 +30,6 @@ SELECT
     bts.created_at,
     bts.amount AS settlement_amount,
     bts.currency AS settlement_currency,
-    o.currency AS presentment_currency,
-    CASE
-        WHEN o.amount IS NULL THEN NULL
-        WHEN bts.amount < 0 THEN -abs(o.amount)
-        ELSE abs(o.amount)
-    END AS presentment_amount,
-    o.charge_id,
-    c.customer_id,
     coalesce(r.key_rank, 1) AS key_rank
 FROM bts
-LEFT JOIN objects AS o ON o.object_id = bts.source_id
-LEFT JOIN staging.stg_charges AS c ON c.charge_id = o.charge_id
 LEFT JOIN ranks AS r ON r.balance_transaction_id = bts.balance_transaction_id;

@@ -7,20 +7,18 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
-CREATE SCHEMA IF NOT EXISTS reconciliation;
-CREATE OR REPLACE TABLE reconciliation.entry_keys AS
+CREATE OR REPLACE TEMP TABLE recon_entry_keys AS
 WITH keyed AS (
-    SELECT * FROM staging.stg_ledger_entries
+    SELECT
+        *,
+        (expected_category = 'charge' AND stripe_prefix IN ('ch_', 'py_'))
+            OR (expected_category = 'refund' AND stripe_prefix = 're_')
+            OR (expected_category IN ('dispute', 'dispute_reversal') AND stripe_prefix = 'dp_') AS is_direct
+    FROM staging.stg_ledger_entries
     WHERE stripe_id IS NOT NULL AND expected_category IS NOT NULL
 ),
-direct AS (
-    SELECT entry_id, stripe_id AS object_id FROM keyed
-    WHERE (expected_category = 'charge' AND stripe_prefix IN ('ch_', 'py_'))
-       OR (expected_category = 'refund' AND stripe_prefix = 're_')
-       OR (expected_category IN ('dispute', 'dispute_reversal') AND stripe_prefix = 'dp_')
-),
 indirect AS (
-    SELECT keyed.* FROM keyed ANTI JOIN direct USING (entry_id)
+    SELECT * FROM keyed WHERE NOT is_direct
 ),
 charge_candidates AS (
     SELECT entry_id, stripe_id AS charge_id FROM indirect WHERE stripe_prefix IN ('ch_', 'py_')
@@ -35,7 +33,7 @@ charge_candidates AS (
 ),
 charge_has_bt AS (
     SELECT DISTINCT m.object_id AS charge_id
-    FROM reconciliation.movements AS m
+    FROM recon_movements AS m
     SEMI JOIN charge_candidates AS cc ON cc.charge_id = m.object_id
     WHERE m.category = 'charge'
 ),
@@ -76,7 +74,9 @@ charge_refunds AS (
            count(*) OVER (PARTITION BY r.charge_id) AS n
     FROM staging.stg_refunds AS r
     SEMI JOIN (SELECT DISTINCT charge_id FROM refund_entries) AS wanted USING (charge_id)
-    LEFT JOIN (SELECT DISTINCT object_id FROM direct) AS claimed ON claimed.object_id = r.refund_id
+    LEFT JOIN (
+        SELECT DISTINCT stripe_id AS object_id FROM keyed WHERE is_direct AND expected_category = 'refund'
+    ) AS claimed ON claimed.object_id = r.refund_id
 ),
 refund_objects AS (
     SELECT re.entry_id, cr.refund_id AS object_id
@@ -84,14 +84,13 @@ refund_objects AS (
     JOIN charge_refunds AS cr ON cr.charge_id = re.charge_id AND cr.k = least(re.k, cr.n)
 ),
 resolved AS (
-    SELECT * FROM direct
-    UNION ALL SELECT * FROM charge_objects
+    SELECT * FROM charge_objects
     UNION ALL SELECT * FROM dispute_objects
     UNION ALL SELECT * FROM refund_objects
 )
 SELECT
     k.entry_id, k.occurred_at, k.type, k.expected_category, k.amount, k.currency, k.stripe_id, k.customer_id,
-    r.object_id AS resolved_object_id,
-    coalesce(r.object_id, k.stripe_id) AS object_key
+    CASE WHEN k.is_direct THEN k.stripe_id ELSE r.object_id END AS resolved_object_id,
+    CASE WHEN k.is_direct THEN k.stripe_id ELSE coalesce(r.object_id, k.stripe_id) END AS object_key
 FROM keyed AS k
-LEFT JOIN resolved AS r USING (entry_id);
+LEFT JOIN resolved AS r ON r.entry_id = k.entry_id;

@@ -1,18 +1,17 @@
 -- Fuzzy outcomes per entry: one candidate → matched; several → ambiguous (candidates kept in a sorted
 -- list). When several single-candidate entries name the same movement, the first by (occurred_at,
 -- entry_id) matches and the others record the same Stripe object again: duplicate.
-CREATE SCHEMA IF NOT EXISTS reconciliation;
-CREATE OR REPLACE TABLE reconciliation.fuzzy_results AS
+CREATE OR REPLACE TEMP TABLE recon_fuzzy_results AS
 WITH per_entry AS (
     SELECT entry_id, count(*) AS n,
            list(balance_transaction_id ORDER BY balance_transaction_id) AS candidates
-    FROM reconciliation.fuzzy_candidates
+    FROM recon_fuzzy_candidates
     GROUP BY entry_id
 ),
 single AS (
     SELECT fc.*,
            row_number() OVER (PARTITION BY fc.balance_transaction_id ORDER BY fc.occurred_at, fc.entry_id) AS r
-    FROM reconciliation.fuzzy_candidates AS fc
+    FROM recon_fuzzy_candidates AS fc
     JOIN per_entry AS pe USING (entry_id)
     WHERE pe.n = 1
 )

@@ -28,9 +28,8 @@ key_findings AS (
                                     currency, settlement_currency, coalesce(presentment_currency, '?'))
             ELSE printf('%s %s: compared on the %s amount', type, resolved_object_id, basis)
         END AS detail
-    FROM reconciliation.key_pairs
-    WHERE dup_rank = 1 AND balance_transaction_id IS NOT NULL
-      AND (basis = 'none' OR compared_amount IS DISTINCT FROM amount)
+    FROM recon_key_compare
+    WHERE basis = 'none' OR compared_amount IS DISTINCT FROM amount
 ),
 key_duplicates AS (
     SELECT
@@ -39,8 +38,8 @@ key_duplicates AS (
         NULL::BIGINT AS stripe_amount, amount AS ledger_amount, -amount AS difference,
         coalesce(bt_created_at, occurred_at) AS occurred_at,
         printf('another %s entry already records %s', type, object_key) AS detail
-    FROM reconciliation.key_pairs
-    WHERE dup_rank > 1
+    FROM recon_key_pairs
+    WHERE entry_id IS NOT NULL AND dup_rank > 1
 ),
 fuzzy_duplicates AS (
     SELECT
@@ -49,7 +48,7 @@ fuzzy_duplicates AS (
         NULL::BIGINT AS stripe_amount, e.amount AS ledger_amount, -e.amount AS difference,
         f.bt_created_at AS occurred_at,
         printf('another %s entry without stripe_id already matches %s', e.type, f.object_id) AS detail
-    FROM reconciliation.fuzzy_results AS f
+    FROM recon_fuzzy_results AS f
     JOIN staging.stg_ledger_entries AS e USING (entry_id)
     WHERE f.outcome = 'duplicate'
 ),
@@ -60,19 +59,19 @@ ambiguous AS (
         NULL::BIGINT AS stripe_amount, e.amount AS ledger_amount, NULL::BIGINT AS difference,
         e.occurred_at,
         'candidates: ' || array_to_string(f.candidates, ',') AS detail
-    FROM reconciliation.fuzzy_results AS f
+    FROM recon_fuzzy_results AS f
     JOIN staging.stg_ledger_entries AS e USING (entry_id)
     WHERE f.outcome = 'ambiguous'
 ),
 -- Ledger entries (matchable types) with no Stripe counterpart.
 unmatched_ledger AS (
     SELECT entry_id, occurred_at, type, amount, currency, stripe_id
-    FROM reconciliation.key_pairs
-    WHERE dup_rank = 1 AND balance_transaction_id IS NULL
+    FROM recon_key_pairs
+    WHERE entry_id IS NOT NULL AND dup_rank = 1 AND balance_transaction_id IS NULL
     UNION ALL
     SELECT e.entry_id, e.occurred_at, e.type, e.amount, e.currency, e.stripe_id
     FROM staging.stg_ledger_entries AS e
-    ANTI JOIN reconciliation.fuzzy_results AS f USING (entry_id)
+    ANTI JOIN recon_fuzzy_results AS f USING (entry_id)
     WHERE e.stripe_id IS NULL AND e.expected_category IS NOT NULL
 ),
 ledger_side AS (
@@ -86,11 +85,6 @@ ledger_side AS (
     FROM unmatched_ledger AS u, params
 ),
 -- Movements nobody took: not key-matched, not fuzzy-matched, not a candidate of an ambiguous entry.
-taken AS (
-    SELECT balance_transaction_id FROM reconciliation.key_pairs WHERE balance_transaction_id IS NOT NULL
-    UNION ALL
-    SELECT balance_transaction_id FROM reconciliation.fuzzy_candidates
-),
 stripe_side AS (
     SELECT
         CASE WHEN m.created_at >= params.cutoff THEN 'pending' ELSE 'missing_in_ledger' END AS kind,
@@ -98,8 +92,8 @@ stripe_side AS (
         m.settlement_currency AS currency, m.settlement_amount AS stripe_amount, NULL::BIGINT AS ledger_amount,
         m.settlement_amount AS difference, m.created_at AS occurred_at,
         printf('%s %s has no ledger entry', m.category, m.object_id) AS detail
-    FROM reconciliation.movements AS m
-    ANTI JOIN taken USING (balance_transaction_id)
+    FROM recon_open_movements AS m
+    ANTI JOIN recon_fuzzy_candidates USING (balance_transaction_id)
     CROSS JOIN params
 ),
 payouts AS (

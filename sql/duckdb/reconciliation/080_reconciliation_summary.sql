@@ -10,7 +10,7 @@ SELECT * FROM (
     GROUP BY ALL
     UNION ALL
     SELECT 'matched', 'matched', currency, count(*), sum(amount)::BIGINT, sum(amount)::BIGINT, 0::BIGINT
-    FROM reconciliation.ledger_matches
+    FROM recon_ledger_matches
     GROUP BY ALL
     UNION ALL
     SELECT 'unknown_reporting_category', reporting_category, currency, count(*), sum(amount)::BIGINT, NULL, NULL

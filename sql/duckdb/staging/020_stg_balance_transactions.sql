@@ -1,7 +1,7 @@
 -- Balance transactions with UTC timestamps and their reporting-category classification.
 -- Amounts stay integer minor units of the settlement currency.
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_balance_transactions AS
+CREATE OR REPLACE VIEW staging.stg_balance_transactions AS
 SELECT
     bt.id AS balance_transaction_id,
     to_timestamp(bt.created) AS created_at,

@@ -1,6 +1,6 @@
 -- Charges (presentment amount and currency) with the links used to resolve pi_/in_ ledger ids.
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_charges AS
+CREATE OR REPLACE VIEW staging.stg_charges AS
 SELECT
     id AS charge_id,
     to_timestamp(created) AS created_at,

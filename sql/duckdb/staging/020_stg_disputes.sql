@@ -1,6 +1,6 @@
 -- Disputes: presentment amount (positive, as Stripe sends it) and the disputed charge.
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_disputes AS
+CREATE OR REPLACE VIEW staging.stg_disputes AS
 SELECT
     id AS dispute_id,
     to_timestamp(created) AS created_at,

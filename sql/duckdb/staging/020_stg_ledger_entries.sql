@@ -2,7 +2,7 @@
 -- credit_purchase → charge, refund → refund, dispute → dispute, dispute_reversal → dispute_reversal;
 -- any other type, e.g. manual_adjustment, maps to NULL and is not matched).
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_ledger_entries AS
+CREATE OR REPLACE VIEW staging.stg_ledger_entries AS
 SELECT
     entry_id,
     occurred_at,

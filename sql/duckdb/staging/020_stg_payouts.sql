@@ -1,6 +1,6 @@
 -- Payouts: amount is positive for money sent to the bank; their own balance transaction is negative.
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_payouts AS
+CREATE OR REPLACE VIEW staging.stg_payouts AS
 SELECT
     id AS payout_id,
     to_timestamp(created) AS created_at,

@@ -1,6 +1,6 @@
 -- Refunds: presentment amount (positive, as Stripe sends it) and the charge they return.
 CREATE SCHEMA IF NOT EXISTS staging;
-CREATE OR REPLACE TABLE staging.stg_refunds AS
+CREATE OR REPLACE VIEW staging.stg_refunds AS
 SELECT
     id AS refund_id,
     to_timestamp(created) AS created_at,

@@ -1,0 +1,196 @@
+"""Benchmark: the reconciliation engine vs a bare DuckDB FULL OUTER JOIN on the same key and files.
+
+Data is generated synthetically with DuckDB straight into the raw lake layout (Parquet): N charge balance
+transactions + N charges, N ledger entries, 0.5% discrepancies (amount changes, entries missing, ledger-only
+entries, duplicates, entries without stripe_id that go through the fuzzy pass). Each measurement runs in its
+own process so peak RSS (VmHWM) is its own.
+
+    .venv/bin/python -m tests.bench.bench_reconcile [--sizes 1000000,10000000] [--threads 2] [--memory-limit 3GB]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cashbook.lake import LAKE_TABLES
+from cashbook.sources.streams import lake_schema
+
+DAY_DIR = "day=2026-01-01"
+START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+AS_OF = "2026-05-01T00:00:00+00:00"
+
+# Discrepancy mix, in rows per 1000 (sum 5 = 0.5%), chosen by i % 1000.
+GEN_SQL = """
+COPY (
+    SELECT 'txn_' || i AS id, {start} + (i * 7919) % (90 * 86400) AS created, NULL::BIGINT AS available_on,
+           1000 + (i % 5000) AS amount, 30 + (i % 50) AS fee, 1000 + (i % 5000) - 30 - (i % 50) AS net,
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency, NULL::VARCHAR AS exchange_rate,
+           'charge' AS type, 'charge' AS reporting_category, 'ch_' || i AS source, 'available' AS status,
+           NULL::VARCHAR AS description, NULL::VARCHAR AS fee_details, '{{}}' AS _raw
+    FROM range({n}) t(i)
+) TO '{lake}/stripe_balance_transactions/{day}/data.parquet' (FORMAT parquet);
+COPY (
+    SELECT 'ch_' || i AS id, {start} + (i * 7919) % (90 * 86400) AS created, 1000 + (i % 5000) AS amount,
+           1000 + (i % 5000) AS amount_captured, 0::BIGINT AS amount_refunded,
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency, 'cus_' || (i % 200000) AS customer,
+           'pi_' || i AS payment_intent, NULL::VARCHAR AS invoice, 'txn_' || i AS balance_transaction,
+           'succeeded' AS status, true AS paid, true AS captured, false AS refunded, false AS disputed,
+           NULL::VARCHAR AS failure_code, NULL::VARCHAR AS failure_message, 'authorized' AS outcome_type,
+           '{{}}' AS _raw
+    FROM range({n}) t(i)
+) TO '{lake}/stripe_charges/{day}/data.parquet' (FORMAT parquet);
+COPY (
+    WITH base AS (
+        SELECT i, i % 1000 AS r FROM range({n}) t(i)
+    )
+    SELECT 'L' || i AS entry_id,
+           to_timestamp({start} + (i * 7919) % (90 * 86400) + CASE WHEN r = 4 THEN 3600 ELSE 0 END) AS occurred_at,
+           'payment' AS type,
+           1000 + (i % 5000) + CASE WHEN r = 0 THEN 1 ELSE 0 END AS amount,
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency,
+           CASE WHEN r = 2 THEN 'ch_x' || i WHEN r = 4 THEN NULL ELSE 'ch_' || i END AS stripe_id,
+           'cus_' || (i % 200000) AS customer_id, NULL::VARCHAR AS description, 'bench' AS source
+    FROM base WHERE r <> 1
+    UNION ALL
+    SELECT 'D' || i, to_timestamp({start} + (i * 7919) % (90 * 86400) + 60), 'payment', 1000 + (i % 5000),
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END, 'ch_' || i, 'cus_' || (i % 200000), NULL, 'bench'
+    FROM base WHERE r = 3
+) TO '{lake}/ledger_entries/{day}/data.parquet' (FORMAT parquet);
+"""
+
+BARE_SQL = """
+CREATE OR REPLACE TABLE bare_discrepancies AS
+SELECT * FROM (
+    SELECT CASE WHEN b.id IS NULL THEN 'missing_in_stripe' WHEN l.entry_id IS NULL THEN 'missing_in_ledger'
+                WHEN b.amount <> l.amount THEN 'amount_mismatch' END AS kind,
+           b.id AS bt, b.source AS object, l.entry_id, b.amount AS stripe_amount, l.amount AS ledger_amount
+    FROM raw.stripe_balance_transactions AS b
+    FULL OUTER JOIN raw.ledger_entries AS l ON l.stripe_id = b.source
+) WHERE kind IS NOT NULL
+"""
+
+
+def generate(lake: Path, n: int) -> None:
+    for table in LAKE_TABLES:
+        (lake / table / DAY_DIR).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(GEN_SQL.format(n=n, start=START, lake=lake, day=DAY_DIR))
+    for table in LAKE_TABLES:
+        path = lake / table / DAY_DIR / "data.parquet"
+        if not path.exists():
+            pq.write_table(pa.Table.from_pylist([], schema=lake_schema(table)), path)
+    con.close()
+
+
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(mode: str, workdir: Path, threads: int, memory_limit: str) -> None:
+    """One measurement in this process: open a fresh warehouse file over the lake and run `mode`."""
+    from cashbook.reconcile.runner import run_reconciliation
+    from cashbook.warehouse import refresh_raw_views
+
+    db = workdir / f"{mode}.duckdb"
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    con.execute(f"SET threads = {threads}")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{workdir / 'tmp'}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    refresh_raw_views(con, workdir / "lake")
+    t = time.perf_counter()
+    if mode == "engine":
+        run_reconciliation(con, as_of=dt.datetime.fromisoformat(AS_OF), grace_days=3)
+        kinds = dict(con.execute("SELECT kind, count(*) FROM marts.discrepancies GROUP BY ALL").fetchall())
+    else:
+        con.execute(BARE_SQL)
+        kinds = dict(con.execute("SELECT kind, count(*) FROM bare_discrepancies GROUP BY ALL").fetchall())
+    elapsed = time.perf_counter() - t
+    con.close()
+    db.unlink(missing_ok=True)
+    print(json.dumps({"mode": mode, "seconds": elapsed, "peak_rss_mib": _peak_rss_mib(), "kinds": kinds}))
+
+
+def measure(mode: str, workdir: Path, threads: int, memory_limit: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_reconcile", "--child", mode, "--workdir", str(workdir),
+         "--threads", str(threads), "--memory-limit", memory_limit],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000000")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-limit", default="3GB")
+    ap.add_argument("--child")
+    ap.add_argument("--workdir")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, Path(args.workdir), args.threads, args.memory_limit)
+        return
+
+    lines = ["| balance transactions | ledger entries | discrepancies | engine s | bare join s | ratio | "
+             "engine rows/s | engine peak RSS | bare join peak RSS |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in (int(s) for s in args.sizes.split(",")):
+        workdir = Path(tempfile.mkdtemp(prefix="bench_reconcile_"))
+        try:
+            t = time.perf_counter()
+            generate(workdir / "lake", n)
+            gen_s = time.perf_counter() - t
+            bare = measure("bare", workdir, args.threads, args.memory_limit)
+            engine = measure("engine", workdir, args.threads, args.memory_limit)
+            ledger_rows = pq.ParquetFile(workdir / "lake" / "ledger_entries" / DAY_DIR / "data.parquet").metadata.num_rows
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        n_disc = sum(engine["kinds"].values())
+        ratio = engine["seconds"] / bare["seconds"]
+        print(f"N={n:,}: generated in {gen_s:.1f}s; engine {engine['seconds']:.2f}s "
+              f"({engine['peak_rss_mib']:.0f} MiB) kinds={engine['kinds']}; bare {bare['seconds']:.2f}s "
+              f"({bare['peak_rss_mib']:.0f} MiB) kinds={bare['kinds']}; ratio {ratio:.2f}")
+        lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine['seconds']:.2f} | {bare['seconds']:.2f} | "
+                     f"{ratio:.2f}× | {n / engine['seconds']:,.0f} | {engine['peak_rss_mib']:,.0f} MiB | "
+                     f"{bare['peak_rss_mib']:,.0f} MiB |")
+    body = (
+        "Synthetic charges: N balance transactions + N charges (Parquet, raw lake layout) vs ≈N ledger entries "
+        "with 0.5% discrepancies (amount changes, missing in ledger, ledger-only ids, duplicates, entries "
+        "without stripe_id resolved by the fuzzy pass). *Engine* = all reconciliation staging + "
+        "sql/duckdb/reconciliation files (materialised tables in a fresh DuckDB file); *bare join* = one "
+        "`FULL OUTER JOIN` of balance transactions and ledger on `stripe_id = source` materialising the "
+        f"non-matching rows. DuckDB threads={args.threads}, memory_limit={args.memory_limit}; each measurement "
+        "in its own process (peak RSS = VmHWM). Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M.\n\n"
+        + "\n".join(lines)
+    )
+    if not args.no_write:
+        from tests.bench.report import write_section
+
+        write_section("reconcile", "Reconciliation engine vs bare FULL OUTER JOIN", body)
+    else:
+        print(body)
+
+
+if __name__ == "__main__":
+    main()
