@@ -31,8 +31,8 @@ def default_rate(api_key: str) -> float:
 class TokenBucket:
     """At most `rate` acquisitions per second, enforced over every sliding window.
 
-    `rate` may be fractional: the bucket holds `capacity = max(1, int(rate))` tokens and each token
-    comes back `capacity / rate` seconds (+ `margin`) after it was taken.
+    The bucket holds `capacity = max(1, int(rate))` tokens; each comes back `max(1, capacity / rate)`
+    seconds (+ `margin`) after it was taken, so no sliding second ever sees more than `capacity` starts.
     """
 
     def __init__(self, rate: float, *, margin: float = 0.08,
@@ -42,7 +42,8 @@ class TokenBucket:
             raise ValueError(f"rate must be > 0 requests/s, got {rate}")
         self.rate = float(rate)
         self.capacity = max(1, int(rate))
-        self.window = self.capacity / self.rate + margin
+        # At least a whole second, so a fractional rate (2.5/s) still means <= 2 starts in any second.
+        self.window = max(1.0, self.capacity / self.rate) + margin
         self.interval = 1.0 / self.rate
         self._spent: deque[float] = deque()
         self._last = float("-inf")
