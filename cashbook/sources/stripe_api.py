@@ -167,7 +167,8 @@ class StripeApiSource:
             api_key, base_addresses=base, stripe_version=STRIPE_API_VERSION, max_network_retries=0,  # type: ignore[arg-type]
             http_client=stripe.RequestsClient(timeout=timeout),
         )
-        self._unfiltered_streams: set[str] = set()
+        self._unfiltered_streams: set[str] = set()  # servers that refused `created` (localstripe)
+        self._lock = threading.Lock()
 
     # ---- public interface ---------------------------------------------------------------------
     def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
@@ -248,8 +249,10 @@ class StripeApiSource:
                 page = self._get(w2.path or ENDPOINTS[w.stream][0], self._params(w2))
             except StripeApiError:
                 raise exc from None
-            if w.stream not in self._unfiltered_streams:
+            with self._lock:
+                first = w.stream not in self._unfiltered_streams
                 self._unfiltered_streams.add(w.stream)
+            if first:
                 self.stats.warn(f"{w.stream}: server refused the created filter ({exc.reason}); "
                                 "paging newest-first and filtering client-side")
             return w2, page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,19 @@ def test_injected_errors_carry_retry_headers(export_dir: Path) -> None:
 def test_binds_loopback_only(export_dir: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
         ReplayServer(export_dir, host="0.0.0.0")
+
+
+def test_cli_prints_its_url_and_serves(export_dir: Path) -> None:
+    cmd = [sys.executable, "-c", "import sys; from cashbook.cli import app; app(sys.argv[1:])",
+           "stripe-replay", str(export_dir), "--port", "0", "--latency-ms", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        r = httpx.get(url + "/v1/charges/ch_001", headers={"Authorization": "Bearer sk_test_x"})
+        assert r.json()["amount"] == 101
+        assert httpx.get(url + "/_replay/stats").json()["requests"]["total"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)

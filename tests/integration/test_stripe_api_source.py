@@ -82,13 +82,15 @@ def test_big_day_is_split_into_parallel_sub_windows(export_dir: Path, server: Re
 
 
 def test_read_range_spans_days(export_dir: Path, server: ReplayServer) -> None:
-    src = StripeApiSource("sk_test_rng", server.url, rate_limit=200)
+    seen: list[int] = []
+    src = StripeApiSource("sk_test_rng", server.url, rate_limit=200, progress=lambda st: seen.append(st.objects))
     start = dt.datetime(2026, 1, 2, 12, tzinfo=dt.UTC)
     end = dt.datetime(2026, 1, 3, 6, tzinfo=dt.UTC)
     table = src.read_range("charges", start, end)
     export = _export_table(export_dir, "charges").to_pylist()
     want = sorted(r["id"] for r in export if start.timestamp() <= r["created"] < end.timestamp())
     assert sorted(table.column("id").to_pylist()) == want and want
+    assert len(seen) == src.stats.pages and seen[-1] == len(want)  # progress after every page
 
 
 def test_expanded_read_gives_same_bts_and_their_sources(export_dir: Path, server: ReplayServer) -> None:
