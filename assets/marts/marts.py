@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from cashbook.lake import LAKE_TABLES
-from cashbook.marts.build import build_mart, build_staging, configure_fx
+from cashbook.marts.build import build_mart, configure_fx
 from cashbook.settings import get_settings
 
 RAW = {t: dg.AssetKey(["raw", t]) for t in LAKE_TABLES}
@@ -53,10 +53,6 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
     def _mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         con = warehouse.connect()
         try:
-            if name == "mrr_movements":
-                # staging views are cheap; re-running them guards against a staging build that predates
-                # a change in the raw views (the staging multi-asset normally ran just before)
-                build_staging(con)
             configure_fx(con, get_settings())
             rows = build_mart(con, name)
         finally:
