@@ -1,11 +1,10 @@
 """The marts through Dagster: raw partitions -> blocking checks -> staging -> marts -> checks -> Postgres.
 
-The corrupted-partition test feeds a partition with a duplicate id, a null amount and an unknown currency
-through the real raw asset (the source stands in for a Stripe-side bug: the export reader would refuse
-such rows itself) and shows the blocking check stops the mart and names the rows.
+The corrupted-partition test lands a partition with a duplicate id, a null amount and an unknown currency
+(an ingestion stand-in writes it with the real lake writer, since the export reader refuses such rows
+itself) and shows the real blocking check stops the real mart and names the rows.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import json
@@ -14,8 +13,10 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pyarrow as pa
-import pytest
 
+from assets.partitions import daily_partitions
+from assets.resources import LakeResource
+from cashbook.lake import write_partition
 from cashbook.settings import load_settings
 from cashbook.simulator import SimConfig, simulate
 from cashbook.sources.streams import lake_schema
@@ -73,36 +74,39 @@ def test_pipeline_publishes_marts_matching_truth(tmp_path: Path, pg_url: str) ->
                          "mrr_movements", "churn_monthly", "cohort_retention"}
 
 
-class CorruptSource(dg.ConfigurableResource):
-    """Stands in for Stripe sending bad balance transactions for one day."""
-
-    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
-        t = int(start.timestamp()) + 3600
-        base = {"created": t, "available_on": t, "fee": 30, "net": 970, "amount": 1000, "currency": "usd",
-                "exchange_rate": None, "type": "charge", "reporting_category": "charge", "source": "ch_1",
-                "status": "available", "description": None, "fee_details": None, "_raw": "{}"}
-        rows = [
-            {**base, "id": "txn_ok"},
-            {**base, "id": "txn_dup"},
-            {**base, "id": "txn_dup"},
-            {**base, "id": "txn_null_amount", "amount": None},
-            {**base, "id": "txn_bad_currency", "currency": "zzz"},
-        ]
-        return pa.Table.from_pylist(rows, schema=lake_schema("stripe_balance_transactions"))
+def _corrupt_rows(day: dt.date) -> pa.Table:
+    """A day of balance transactions as a buggy source would send them."""
+    t = int(dt.datetime(day.year, day.month, day.day, 1, tzinfo=dt.UTC).timestamp())
+    base = {"created": t, "available_on": t, "fee": 30, "net": 970, "amount": 1000, "currency": "usd",
+            "exchange_rate": None, "type": "charge", "reporting_category": "charge", "source": "ch_1",
+            "status": "available", "description": None, "fee_details": None, "_raw": "{}"}
+    rows = [
+        {**base, "id": "txn_ok"},
+        {**base, "id": "txn_dup"},
+        {**base, "id": "txn_dup"},
+        {**base, "id": "txn_null_amount", "amount": None},
+        {**base, "id": "txn_bad_currency", "currency": "zzz"},
+    ]
+    return pa.Table.from_pylist(rows, schema=lake_schema("stripe_balance_transactions"))
 
 
-@pytest.mark.parametrize("day", ["2025-03-04"])
-def test_corrupted_partition_blocks_marts_and_names_rows(tmp_path: Path, pg_url: str, day: str) -> None:
+@dg.asset(key=["raw", "stripe_balance_transactions"], partitions_def=daily_partitions, group_name="stripe")
+def faulty_ingestion(context: dg.AssetExecutionContext, lake: LakeResource) -> None:
+    """Stands in for the ingestion step landing bad data (the real export reader refuses such rows itself)."""
+    day = dt.date.fromisoformat(context.partition_key)
+    write_partition(lake.path, "stripe_balance_transactions", day, _corrupt_rows(day))
+
+
+def test_corrupted_partition_blocks_marts_and_names_rows(tmp_path: Path, pg_url: str) -> None:
     from assets.checks.raw_checks import raw_quality_checks
     from assets.marts.marts import mart_assets
-    from assets.stripe.raw import stripe_raw_assets
 
-    resources = {**_resources(tmp_path, tmp_path / "none", pg_url), "stripe": CorruptSource()}
-    bt_asset = next(a for a in stripe_raw_assets if a.key == dg.AssetKey(["raw", "stripe_balance_transactions"]))
+    resources = _resources(tmp_path, tmp_path / "none", pg_url)
     bt_check = raw_quality_checks[0]
     revenue = next(a for a in mart_assets if a.key == dg.AssetKey(["marts", "revenue_daily"]))
-    result = dg.materialize([bt_asset, bt_check, revenue], resources=resources, partition_key=day,
+    result = dg.materialize([faulty_ingestion, bt_check, revenue], resources=resources, partition_key="2025-03-04",
                             raise_on_error=False)
+    assert not result.success  # the run fails, so the warehouse sensor (on raw success) does not fire
     evaluation = _evaluations(result)["raw/stripe_balance_transactions:gx_quality"]
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
