@@ -13,9 +13,12 @@ from cashbook.sources.streams import lake_schema
 
 def write_window(
     context: dg.AssetExecutionContext, lake_dir, table_name: str, data: pa.Table, time_column: str,
-    days: list[dt.date],
-) -> dg.MaterializeResult:
-    """Split by UTC day and replace each day's file; all reading happened before the first write."""
+    days: list[dt.date], extra: dict | None = None,
+) -> dict:
+    """Split by UTC day and replace each day's file; returns the materialization metadata.
+
+    All reading happened before the first write, so a failure leaves every day as it was.
+    """
     data = data.select(lake_schema(table_name).names).cast(lake_schema(table_name))
     by_day = split_by_day(data, time_column, days)
     placed = sum(t.num_rows for t in by_day.values())
@@ -28,12 +31,11 @@ def write_window(
         write_partition(lake_dir, table_name, day, part)
     per_day = {d.isoformat(): t.num_rows for d, t in by_day.items()}
     context.log.info(f"{table_name}: wrote {data.num_rows} rows into {len(days)} day(s)")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": data.num_rows,
-            "days": len(days),
-            "first_day": days[0].isoformat(),
-            "last_day": days[-1].isoformat(),
-            "busiest_day_rows": max(per_day.values()) if per_day else 0,
-        }
-    )
+    return {
+        "dagster/row_count": data.num_rows,
+        "days": len(days),
+        "first_day": days[0].isoformat(),
+        "last_day": days[-1].isoformat(),
+        "busiest_day_rows": max(per_day.values()) if per_day else 0,
+        **(extra or {}),
+    }

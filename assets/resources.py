@@ -71,17 +71,45 @@ class StripeSourceResource(dg.ConfigurableResource):
     api_base: str = ""
     rate_limit: float = 0.0
 
-    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
+    def session(self) -> StripeReadSession:
+        """One reader per run: with the API, every stream shares its token bucket and counters."""
         if self.source == "api":
             from cashbook.sources.stripe_api import StripeApiSource
 
-            api = StripeApiSource(self.api_key, api_base=self.api_base or None, rate_limit=self.rate_limit or None)
-            return api.read_range(stream, start, end)
+            if not self.api_key:
+                raise dg.Failure("STRIPE_SOURCE=api needs STRIPE_API_KEY")
+            return StripeReadSession(api=StripeApiSource(self.api_key, api_base=self.api_base or None,
+                                                         rate_limit=self.rate_limit or None))
+        return StripeReadSession(export_dir=self.export_dir)
+
+    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
+        return self.session().read_range(stream, start, end)
+
+
+class StripeReadSession:
+    """Reads streams for one run from the export directory or through one StripeApiSource."""
+
+    def __init__(self, export_dir: str = "", api: object | None = None) -> None:
+        self.export_dir, self.api = export_dir, api
+
+    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
+        if self.api is not None:
+            return self.api.read_range(stream, start, end)  # type: ignore[attr-defined]
         path = Path(self.export_dir) / f"{stream}.jsonl"
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         table = _export_stream(self.export_dir, stream, mtime)
         column = "payout_created" if stream == "payout_balance_transactions" else "created"
         return _between(table, column, int(start.timestamp()), int(end.timestamp()))
+
+    def metadata(self) -> dict:
+        """What the run cost: pages, objects, requests and retries for the API; the directory for exports."""
+        if self.api is None:
+            return {"source": "export", "export_dir": self.export_dir}
+        stats = self.api.stats.as_metadata()  # type: ignore[attr-defined]
+        meta = {f"api/{k}": v for k, v in stats.items() if k != "warnings"}
+        if stats.get("warnings"):
+            meta["api/warnings"] = "\n".join(stats["warnings"][:20])
+        return {"source": "api", **meta}
 
 
 class LedgerSourceResource(dg.ConfigurableResource):

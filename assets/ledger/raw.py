@@ -25,4 +25,7 @@ def ledger_entries(
         data = ledger.read_range(start, end, postgres)
     except (SourceError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"raw/ledger_entries: {exc}; previous partition data left intact") from exc
-    return write_window(context, lake.path, "ledger_entries", data, "occurred_at", days)
+    return dg.MaterializeResult(
+        metadata=write_window(context, lake.path, "ledger_entries", data, "occurred_at", days,
+                              extra={"source": ledger.source})
+    )

@@ -36,10 +36,30 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
         migrate = None
     if migrate is not None:
         migrate(url)
+    init_pools(str(settings.dagster_home))
     env = dict(os.environ)
     env["CASHBOOK_HOME"] = str(settings.cashbook_home)
     env["DAGSTER_HOME"] = str(settings.dagster_home)
     return env
+
+
+POOLS = {"duckdb": 1, "stripe_api": 1}  # one DuckDB writer; one Stripe ingestion spending the rate limit
+
+
+def init_pools(dagster_home: str) -> None:
+    """Create Dagster's storage and the pool limits once, before any run.
+
+    Two runs starting together would otherwise both try to create the pool's limit row (a unique-key race
+    inside Dagster), and one of them would fail.
+    """
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(dagster_home) as instance:
+        storage = instance.event_log_storage
+        for pool, limit in POOLS.items():
+            info = storage.get_concurrency_info(pool)
+            if info.slot_count != limit:
+                storage.set_concurrency_slots(pool, limit)
 
 
 def _dagster(args: list[str], env: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from cashbook.cli.commands_pipeline import init_pools
 from cashbook.dagster_instance import write_instance_yaml
 from cashbook.lake import partition_path
 from cashbook.settings import load_settings
@@ -39,6 +40,7 @@ def test_overlapping_backfills_complete_without_lock_errors(tmp_path: Path, shar
     home = tmp_path / "home"
     settings = load_settings(cashbook_home=home, database_url=pg_url)
     write_instance_yaml(settings, pg_url)
+    init_pools(str(settings.dagster_home))  # what `cashbook backfill` / `make ui` do before any run
     env = dict(os.environ, CASHBOOK_HOME=str(home), DAGSTER_HOME=str(settings.dagster_home), DATABASE_URL=pg_url,
                STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(ledger_csv))
 
