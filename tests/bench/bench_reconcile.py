@@ -44,7 +44,7 @@ COPY (
 COPY (
     SELECT 'ch_' || i AS id, {start} + (i * 7919) % (90 * 86400) AS created, 1000 + (i % 5000) AS amount,
            1000 + (i % 5000) AS amount_captured, 0::BIGINT AS amount_refunded,
-           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency, 'cus_' || (i % 200000) AS customer,
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency, 'cus_' || (i % 199999) AS customer,
            'pi_' || i AS payment_intent, NULL::VARCHAR AS invoice, 'txn_' || i AS balance_transaction,
            'succeeded' AS status, true AS paid, true AS captured, false AS refunded, false AS disputed,
            NULL::VARCHAR AS failure_code, NULL::VARCHAR AS failure_message, 'authorized' AS outcome_type,
@@ -61,11 +61,11 @@ COPY (
            1000 + (i % 5000) + CASE WHEN r = 0 THEN 1 ELSE 0 END AS amount,
            CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency,
            CASE WHEN r = 2 THEN 'ch_x' || i WHEN r = 4 THEN NULL ELSE 'ch_' || i END AS stripe_id,
-           'cus_' || (i % 200000) AS customer_id, NULL::VARCHAR AS description, 'bench' AS source
+           'cus_' || (i % 199999) AS customer_id, NULL::VARCHAR AS description, 'bench' AS source
     FROM base WHERE r <> 1
     UNION ALL
     SELECT 'D' || i, to_timestamp({start} + (i * 7919) % (90 * 86400) + 60), 'payment', 1000 + (i % 5000),
-           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END, 'ch_' || i, 'cus_' || (i % 200000), NULL, 'bench'
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END, 'ch_' || i, 'cus_' || (i % 199999), NULL, 'bench'
     FROM base WHERE r = 3
 ) TO '{lake}/ledger_entries/{day}/data.parquet' (FORMAT parquet);
 """

@@ -115,6 +115,13 @@ def reconcile(ex: Export, root: Path, *, as_of: dt.datetime = AS_OF, grace_days:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()], con
 
 
+def matched(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """currency → (matched entries, their amount) from marts.reconciliation_summary."""
+    rows = con.execute("SELECT currency, count, ledger_amount FROM marts.reconciliation_summary "
+                       "WHERE section = 'matched'").fetchall()
+    return {cur: (n, amount) for cur, n, amount in rows}
+
+
 def kinds(rows: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None, str | None]]:
     found = [(r["kind"], r["stripe_balance_transaction_id"], r["stripe_object_id"], r["ledger_entry_id"])
              for r in rows]
@@ -127,7 +134,7 @@ def test_clean_match_by_charge_id(tmp_path: Path) -> None:
     ex.entry("L1", T0, "payment", "49.00", stripe_id="ch_1")
     rows, con = reconcile(ex, tmp_path)
     assert rows == []
-    assert con.execute("SELECT count(*) FROM recon_ledger_matches").fetchone()[0] == 1
+    assert matched(con) == {"usd": (1, 4900)}
 
 
 def test_jpy_amounts_are_whole_yen(tmp_path: Path) -> None:
@@ -152,7 +159,7 @@ def test_partial_refunds_summing_to_the_charge(tmp_path: Path) -> None:
     ex.entry("L3", T0 + 2 * DAY, "refund", "-70.00", stripe_id="re_b")
     rows, con = reconcile(ex, tmp_path)
     assert rows == []
-    assert con.execute("SELECT count(*) FROM recon_ledger_matches").fetchone()[0] == 3
+    assert matched(con) == {"usd": (3, 0)}
 
 
 def test_refund_recorded_against_payment_intent(tmp_path: Path) -> None:
@@ -163,8 +170,7 @@ def test_refund_recorded_against_payment_intent(tmp_path: Path) -> None:
     ex.entry("L2", T0 + DAY, "refund", "-20.00", stripe_id="pi_1")
     rows, con = reconcile(ex, tmp_path)
     assert rows == []
-    matched = dict(con.execute("SELECT entry_id, stripe_object_id FROM recon_ledger_matches").fetchall())
-    assert matched == {"L1": "ch_1", "L2": "re_1"}
+    assert matched(con) == {"usd": (2, 3000)}
 
 
 def test_two_pi_refunds_pair_in_time_order_and_extra_is_duplicate(tmp_path: Path) -> None:
@@ -202,8 +208,7 @@ def test_dispute_and_its_reversal(tmp_path: Path) -> None:
     ex.entry("L3", T0 + 10 * DAY, "dispute_reversal", "80.00", stripe_id="dp_1")
     rows, con = reconcile(ex, tmp_path)
     assert rows == []
-    got = dict(con.execute("SELECT entry_id, balance_transaction_id FROM recon_ledger_matches").fetchall())
-    assert got == {"L1": "txn_ch_1", "L2": "txn_dp_1", "L3": "txn_dp_1_rev"}
+    assert matched(con) == {"usd": (3, 8000)}
 
 
 def test_unrecorded_dispute_reversal_is_missing_in_ledger(tmp_path: Path) -> None:
@@ -225,7 +230,7 @@ def test_two_ledger_candidates_for_one_stripe_movement(tmp_path: Path) -> None:
     ex.entry("L2", T0 + 3600, "credit_purchase", "25.00", customer="cus_9")
     rows, con = reconcile(ex, tmp_path)
     assert kinds(rows) == [("duplicate_in_ledger", "txn_ch_1", "ch_1", "L2")]
-    assert con.execute("SELECT entry_id FROM recon_ledger_matches").fetchall() == [("L1",)]
+    assert matched(con) == {"usd": (1, 2500)}
 
 
 def test_two_stripe_candidates_for_one_entry_are_ambiguous_not_missing(tmp_path: Path) -> None:
@@ -295,7 +300,7 @@ def test_cross_midnight_match_without_stripe_id(tmp_path: Path) -> None:
     ex.entry("L2", "2026-03-11T01:59:59+02:00", "payment", "12.00", stripe_id="ch_2")  # 23:59:59Z
     rows, con = reconcile(ex, tmp_path)
     assert rows == []
-    assert con.execute("SELECT count(*) FROM recon_ledger_matches").fetchone()[0] == 2
+    assert matched(con) == {"usd": (2, 6100)}
 
 
 def test_pending_vs_missing_by_grace_window(tmp_path: Path) -> None:

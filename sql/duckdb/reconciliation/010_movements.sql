@@ -2,16 +2,21 @@
 -- dispute_reversal, with settlement amount and currency. Presentment amounts and customers are looked up
 -- later, only for the few movements that need them (foreign-currency pairs, the unmatched residue), so
 -- the big key join stays a plain hash join.
--- key_rank orders several balance transactions of one object and category (a dispute can have more than
--- one): only the first is the key-match target, the others stay open for the later passes.
-CREATE OR REPLACE TEMP TABLE recon_movements AS
+-- key_rank orders several balance transactions of one dispute and category (a dispute can have more than
+-- one): only the first is the key-match target, the others stay open for the later passes. Charges and
+-- refunds have exactly one balance transaction each (charge.balance_transaction, refund.balance_transaction),
+-- so only the dispute categories are ranked: no GROUP BY over millions of charges.
+-- A view: the key join is its only big reader.
+CREATE OR REPLACE TEMP VIEW recon_movements AS
 WITH bts AS (
     SELECT balance_transaction_id, source_id, reporting_category, created_at, amount, currency
     FROM staging.stg_balance_transactions
     WHERE is_customer_movement
 ),
 repeated AS (
-    SELECT source_id, reporting_category FROM bts GROUP BY ALL HAVING count(*) > 1
+    SELECT source_id, reporting_category FROM bts
+    WHERE reporting_category IN ('dispute', 'dispute_reversal')
+    GROUP BY ALL HAVING count(*) > 1
 ),
 ranks AS (
     SELECT

@@ -7,7 +7,7 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
-CREATE OR REPLACE TEMP TABLE recon_entry_keys AS
+CREATE OR REPLACE TEMP VIEW recon_entry_keys AS
 WITH keyed AS (
     SELECT
         *,
@@ -32,10 +32,10 @@ charge_candidates AS (
     WHERE i.stripe_prefix = 'in_'
 ),
 charge_has_bt AS (
-    SELECT DISTINCT m.object_id AS charge_id
-    FROM recon_movements AS m
-    SEMI JOIN charge_candidates AS cc ON cc.charge_id = m.object_id
-    WHERE m.category = 'charge'
+    SELECT DISTINCT bt.source_id AS charge_id
+    FROM staging.stg_balance_transactions AS bt
+    SEMI JOIN charge_candidates AS cc ON cc.charge_id = bt.source_id
+    WHERE bt.reporting_category = 'charge'
 ),
 entry_charge AS (
     SELECT cc.entry_id, cc.charge_id

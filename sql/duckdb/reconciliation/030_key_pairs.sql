@@ -3,20 +3,28 @@
 -- the fuzzy pass and missing_in_ledger); rows without a movement are entries with no Stripe counterpart.
 -- dup_rank = 1 is the original record of (type, object); later ones (by occurred_at, entry_id) are the
 -- extra entries reported as duplicate_in_ledger.
+-- Only rows that can produce a finding are kept: a clean pair (original entry, its balance transaction, same
+-- currency as the settlement, same amount) is matched and nothing downstream needs it, so millions of
+-- matched pairs are never written anywhere (marts.reconciliation_summary derives the matched totals).
 CREATE OR REPLACE TEMP TABLE recon_key_pairs AS
-WITH repeated AS (
-    SELECT type, object_key FROM recon_entry_keys GROUP BY ALL HAVING count(*) > 1
+WITH keyed AS NOT MATERIALIZED (
+    SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, resolved_object_id,
+           object_key, hash(type, object_key) AS h
+    FROM recon_entry_keys
+),
+repeated AS (
+    SELECT h FROM keyed GROUP BY h HAVING count(*) > 1
 ),
 ranks AS (
     SELECT entry_id,
            row_number() OVER (PARTITION BY type, object_key ORDER BY occurred_at, entry_id) AS dup_rank
-    FROM recon_entry_keys
-    SEMI JOIN repeated USING (type, object_key)
+    FROM keyed
+    WHERE h IN (SELECT h FROM repeated)
 ),
 entries AS (
-    SELECT ek.*, coalesce(r.dup_rank, 1) AS dup_rank
-    FROM recon_entry_keys AS ek
-    LEFT JOIN ranks AS r ON r.entry_id = ek.entry_id
+    SELECT k.* EXCLUDE (h), coalesce(r.dup_rank, 1) AS dup_rank
+    FROM keyed AS k
+    LEFT JOIN ranks AS r ON r.entry_id = k.entry_id
 )
 SELECT
     e.*,
@@ -28,4 +36,7 @@ SELECT
     m.settlement_currency
 FROM entries AS e
 FULL OUTER JOIN recon_movements AS m
-    ON m.object_id = e.resolved_object_id AND m.category = e.expected_category AND m.key_rank = 1;
+    ON m.object_id = e.resolved_object_id AND m.category = e.expected_category AND m.key_rank = 1
+WHERE NOT coalesce(
+    e.dup_rank = 1 AND e.currency = m.settlement_currency AND e.amount = m.settlement_amount, false
+);
