@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import problems
-from api.routes import billing, health, webhooks
+from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
 from cashbook.db.migrate import migrate
@@ -76,6 +76,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)
+    app.include_router(admin.router)
     return app
 
 

@@ -45,12 +45,12 @@ def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: 
             "resolved_total": after.get("resolved", 0), "open_before": before.get("open", 0)}
 
 
-def resolve_manually(pg_url: str, discrepancy_id: str, *, note: str, who: str) -> bool:
-    """Finance staff close a discrepancy by hand; later runs keep this resolution."""
-    with psycopg.connect(pg_url) as conn:
-        cur = conn.execute(
-            "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
-            "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
-            (note, who, discrepancy_id),
-        )
-        return cur.rowcount == 1
+def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str, who: str) -> bool:
+    """Finance staff close a discrepancy by hand; later runs keep this resolution. Commits."""
+    cur = conn.execute(
+        "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
+        "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
+        (note, who, discrepancy_id),
+    )
+    conn.commit()
+    return cur.rowcount == 1

@@ -40,7 +40,8 @@ def test_lifecycle_across_runs(pg_url: str) -> None:
     r1 = publish_discrepancies(pg_url, _rows("a", "b", "c"), run_id="run1", seen_at=t1)
     assert r1["new"] == 3 and r1["open"] == 3
 
-    assert resolve_manually(pg_url, "c", note="booked by hand in the GL", who="finance@example.com")
+    with psycopg.connect(pg_url) as conn:
+        assert resolve_manually(conn, "c", note="booked by hand in the GL", who="finance@example.com")
 
     r2 = publish_discrepancies(pg_url, _rows("a", "c", diff=50), run_id="run2", seen_at=t2)
     s = _status(pg_url)

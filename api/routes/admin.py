@@ -1,0 +1,63 @@
+"""`/api/admin/*`: finance and on-call views (admin tokens only). Alert links point here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import PoolDep, UserDep
+from api.problems import Problem
+from api.schemas.admin import AlertOut, DiscrepancyOut, ResolveIn, WebhookEventOut
+from api.services.admin import AdminService
+from cashbook.billing.tokens import Principal
+
+
+def admin_user(user: UserDep) -> Principal:
+    if not user.admin:
+        raise Problem(403, "forbidden", "an admin token is required (cashbook token --user ID --admin)")
+    return user
+
+
+def admin_service(pool: PoolDep) -> AdminService:
+    return AdminService(pool)
+
+
+AdminDep = Annotated[Principal, Depends(admin_user)]
+ServiceDep = Annotated[AdminService, Depends(admin_service)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+@router.get("/discrepancies", response_model=list[DiscrepancyOut], summary="Reconciliation discrepancies, largest first")
+def discrepancies(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolved"] | None = None,
+                  kind: str | None = None, currency: str | None = None, payout_id: str | None = None,
+                  limit: Limit = 100, offset: Offset = 0) -> list[dict]:
+    return svc.discrepancies(status=status, kind=kind, currency=currency and currency.lower(),
+                             payout_id=payout_id, limit=limit, offset=offset)
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolve", status_code=204,
+             summary="Resolve by hand; later reconciliation runs keep this resolution")
+def resolve(discrepancy_id: str, body: ResolveIn, admin: AdminDep, svc: ServiceDep) -> None:
+    svc.resolve_discrepancy(discrepancy_id, body.note, admin.email or admin.user_id)
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def alerts(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolved"] | None = None,
+           limit: Limit = 100, offset: Offset = 0) -> list[dict]:
+    return svc.alerts(status=status, limit=limit, offset=offset)
+
+
+@router.get("/webhooks", response_model=list[WebhookEventOut])
+def webhooks(_: AdminDep, svc: ServiceDep,
+             status: Literal["pending", "processed", "ignored", "failed", "manual_review"] | None = None,
+             limit: Limit = 100, offset: Offset = 0) -> list[dict]:
+    return svc.webhooks(status=status, limit=limit, offset=offset)
+
+
+@router.post("/webhooks/{event_id}/requeue", status_code=204, summary="Send a parked event back to the worker")
+def requeue(event_id: str, _: AdminDep, svc: ServiceDep) -> None:
+    svc.requeue_webhook(event_id)

@@ -1,0 +1,50 @@
+"""Admin reads and actions for finance and on-call: discrepancies, alerts, parked webhooks.
+
+Reads Postgres only (what the pipeline published and the API wrote); the API never opens DuckDB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from api.problems import Problem
+from cashbook.discrepancy_lifecycle import resolve_manually
+
+SQL = Path(__file__).resolve().parents[2] / "sql" / "postgres" / "admin"
+
+
+class AdminService:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def _rows(self, name: str, params: dict[str, Any], needs: str) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (needs,)).fetchone()[0]:
+                return []  # nothing published yet
+            with conn.cursor(row_factory=dict_row) as cur:
+                return cur.execute((SQL / f"{name}.sql").read_text(), params).fetchall()
+
+    def discrepancies(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._rows("list_discrepancies", filters, "analytics.discrepancies")
+
+    def alerts(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._rows("list_alerts", filters, "analytics.alerts")
+
+    def webhooks(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._rows("list_webhooks", filters, "webhook_events")
+
+    def resolve_discrepancy(self, discrepancy_id: str, note: str, who: str) -> None:
+        with self.pool.connection() as conn:
+            found = resolve_manually(conn, discrepancy_id, note=note, who=who)
+        if not found:
+            raise Problem(404, "not_found", f"no discrepancy {discrepancy_id}")
+
+    def requeue_webhook(self, event_id: str) -> None:
+        with self.pool.connection() as conn:
+            row = conn.execute((SQL / "requeue_webhook.sql").read_text(), {"id": event_id}).fetchone()
+        if row is None:
+            raise Problem(409, "not_parked", f"webhook event {event_id} is not in manual_review or failed")
