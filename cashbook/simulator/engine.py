@@ -98,7 +98,7 @@ class Simulator:
         first_month_end = self.bounds[1]
         out = []
         for i in range(self.cfg.customers):
-            t = rng.randrange(start, first_month_end) if rng.random() < 0.5 else rng.randrange(start, end - DAY)
+            t = rng.randrange(start, first_month_end) if rng.random() < 0.6 else rng.randrange(start, end - DAY)
             created = day_floor(t) + rng.randint(600, 86_000)
             cur = rng.choices(CURRENCIES, CURRENCY_WEIGHTS)[0]
             name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
@@ -151,8 +151,8 @@ class Simulator:
         if sub is not None and sub.status != "canceled":
             lo = max(ms, c.created + 3600)
             if lo < me:
-                r = rng.random()
-                for _ in range(0 if r < 0.3 else 1 if r < 0.6 else 2 if r < 0.85 else 3):
+                # credit purchases: 0–4 per active customer-month, mean 2.1
+                for _ in range(rng.choices((0, 1, 2, 3, 4), (15, 20, 25, 20, 20))[0]):
                     self._push(c, rng.randrange(lo, me), "cp")
                 if sub.plan.interval == "month" and rng.random() < 0.035:
                     self._push(c, rng.randrange(lo, me), "change")

@@ -184,7 +184,7 @@ class Ledger:
         return t2 < self.old_limit and not conflicts(pool, t1, key) and not conflicts(pool, t2, key)
 
     def want_pair(self) -> bool:
-        return self._want("ambiguous_match", 0.0015)
+        return self._want("ambiguous_match", 0.0007)
 
     def ambiguous_pair(self, mv1: Movement, mv2: Movement, t1: int, t2: int, tz: int, pool: Pool) -> None:
         """Two same-amount purchases within hours, recorded without stripe_id: nothing can pick one.
