@@ -7,7 +7,7 @@
 -- currency as the settlement, same amount) is matched and nothing downstream needs it, so millions of
 -- matched pairs are never written anywhere (marts.reconciliation_summary derives the matched totals).
 CREATE OR REPLACE TEMP TABLE recon_key_pairs AS
-WITH keyed AS NOT MATERIALIZED (
+WITH keyed AS MATERIALIZED (
     SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, resolved_object_id,
            object_key, hash(type, object_key) AS h
     FROM recon_entry_keys
