@@ -38,7 +38,15 @@ from cashbook.simulator.ledger import Ledger, Movement
 from cashbook.simulator.output import ExportWriter
 from cashbook.simulator.payouts import PayoutBook
 from cashbook.simulator.state import Cust, Sub
-from cashbook.simulator.timeutil import DAY, add_months, day_floor, iso_utc, month_label, month_starts
+from cashbook.simulator.timeutil import (
+    DAY,
+    add_months,
+    calendar_month_last_second,
+    day_floor,
+    iso_utc,
+    month_label,
+    month_starts,
+)
 from cashbook.simulator.truth import Truth
 
 Obj = dict[str, Any]
@@ -67,7 +75,9 @@ class Simulator:
         self.ids = IdFactory(cfg.seed)
         self.bounds = month_starts(cfg.start, cfg.months)
         self.as_of = self.bounds[-1]
-        self.instants = [b - 1 for b in self.bounds[1:]]  # last instant (second) of each month
+        # month-end MRR instants: the last second of the calendar month each simulated month starts in
+        # (equal to the window's end − 1 s when --start is the 1st; one per window otherwise too)
+        self.instants = [calendar_month_last_second(b) for b in self.bounds[:-1]]
         self.out = ExportWriter(cfg.out)
         self.truth = Truth(cfg.months)
         self.ledger = Ledger(self.rng, self.ids, self.truth, self.out, self.as_of)

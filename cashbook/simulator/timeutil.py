@@ -35,6 +35,13 @@ def month_starts(start: dt.date, months: int) -> list[int]:
     return [add_months(base, i) for i in range(months + 1)]
 
 
+def calendar_month_last_second(t: int) -> int:
+    """The last second (UTC) of the calendar month containing `t`: where month-end MRR is measured."""
+    d = from_ts(t)
+    first = dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC)
+    return add_months(ts(first), 1) - 1
+
+
 def month_label(t: int) -> str:
     return from_ts(t).strftime("%Y-%m")
 

@@ -164,3 +164,19 @@ def test_ledger_csv_parses_with_contract_header(small: Path) -> None:
         assert sid == "" or sid.split("_")[0] in {"ch", "pi", "in", "re", "dp"}
     assert len({r[0] for r in rows}) == len(rows)
     assert len(offsets) >= 2 and "+00:00" in offsets
+
+
+def test_cli_writes_the_export_and_rejects_a_bad_start(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cashbook.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["simulate", "--out", str(tmp_path / "cli"), "--customers", "20", "--months", "2",
+                              "--seed", "9", "--start", "2024-03-01"])
+    assert res.exit_code == 0, res.output
+    truth = json.loads((tmp_path / "cli" / "truth.json").read_text())
+    assert (truth["seed"], truth["customers"], truth["months"]) == (9, 20, 2)
+    assert truth["as_of"] == "2024-05-01T00:00:00+00:00" and sorted(truth["mrr"]) == ["2024-03", "2024-04"]
+    bad = runner.invoke(app, ["simulate", "--out", str(tmp_path / "bad"), "--start", "2024-13-01"])
+    assert bad.exit_code != 0 and "--start" in bad.output

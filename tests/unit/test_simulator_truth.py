@@ -205,16 +205,39 @@ def test_truth_discrepancies_equal_an_independent_engine(moderate: Path) -> None
     assert found == expected
 
 
-def test_truth_mrr_equals_invoice_line_mrr(moderate: Path) -> None:
-    truth = _truth(moderate)
+def _month_ends(labels: list[str]) -> list[int]:
+    ends = []
+    for label in labels:
+        y, m = (int(x) for x in label.split("-"))
+        ends.append(int(dt.datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=dt.UTC).timestamp()) - 1)
+    return ends
+
+
+def _assert_mrr(d: Path) -> None:
+    truth = _truth(d)
     labels = sorted(truth["mrr"])
-    starts = [int(dt.datetime.strptime(lbl + "-01", "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp())
-              for lbl in labels] + [_ts(truth["as_of"])]
-    got = mrr_oracle(moderate, [s - 1 for s in starts[1:]])
+    got = mrr_oracle(d, _month_ends(labels))
     for i, lbl in enumerate(labels):
         want = {k: v for k, v in truth["mrr"][lbl].items() if v}
         assert got[i] == want, lbl
     assert all(sum(truth["mrr"][lbl].values()) > 0 for lbl in labels)
+
+
+def test_truth_mrr_equals_invoice_line_mrr(moderate: Path) -> None:
+    _assert_mrr(moderate)
+    assert len(_truth(moderate)["mrr"]) == 4
+
+
+def test_mid_month_start_measures_calendar_month_ends(tmp_path: Path) -> None:
+    out = tmp_path / "mid"
+    simulate(SimConfig(out=out, customers=80, months=3, seed=3, start=dt.date(2025, 1, 15)))
+    truth = _truth(out)
+    assert sorted(truth["mrr"]) == ["2025-01", "2025-02", "2025-03"]
+    assert truth["as_of"] == "2025-04-15T00:00:00+00:00"
+    _assert_mrr(out)
+    expected = sorted(((x["kind"], x["stripe_balance_transaction_id"], x["stripe_object_id"], x["ledger_entry_id"],
+                        x["payout_id"]) for x in truth["discrepancies"]), key=lambda x: tuple(str(v) for v in x))
+    assert oracle(out, _ts(truth["as_of"])) == expected
 
 
 def test_truth_totals_match_files(moderate: Path) -> None:
