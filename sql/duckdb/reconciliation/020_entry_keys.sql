@@ -7,18 +7,13 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
-CREATE OR REPLACE TEMP VIEW recon_entry_keys AS
-WITH keyed AS (
-    SELECT
-        *,
-        (expected_category = 'charge' AND stripe_prefix IN ('ch_', 'py_'))
-            OR (expected_category = 'refund' AND stripe_prefix = 're_')
-            OR (expected_category IN ('dispute', 'dispute_reversal') AND stripe_prefix = 'dp_') AS is_direct
+-- The indirect resolutions are few and land in a small TEMP table; recon_entry_keys is then one streaming
+-- scan of the ledger with a lookup into it.
+CREATE OR REPLACE TEMP TABLE recon_indirect AS
+WITH indirect AS (
+    SELECT entry_id, occurred_at, expected_category, stripe_id, stripe_prefix
     FROM staging.stg_ledger_entries
-    WHERE stripe_id IS NOT NULL AND expected_category IS NOT NULL
-),
-indirect AS (
-    SELECT * FROM keyed WHERE NOT is_direct
+    WHERE stripe_id IS NOT NULL AND expected_category IS NOT NULL AND NOT is_direct_key
 ),
 charge_candidates AS (
     SELECT entry_id, stripe_id AS charge_id FROM indirect WHERE stripe_prefix IN ('ch_', 'py_')
@@ -65,18 +60,26 @@ refund_entries AS (
            row_number() OVER (PARTITION BY charge_id ORDER BY occurred_at, entry_id) AS k
     FROM via_charge WHERE expected_category = 'refund'
 ),
-charge_refunds AS (
-    SELECT r.charge_id, r.refund_id,
-           row_number() OVER (
-               PARTITION BY r.charge_id
-               ORDER BY claimed.object_id IS NOT NULL, r.created_at, r.refund_id
-           ) AS k,
-           count(*) OVER (PARTITION BY r.charge_id) AS n
+wanted_refunds AS (
+    SELECT r.refund_id, r.charge_id, r.created_at
     FROM staging.stg_refunds AS r
-    SEMI JOIN (SELECT DISTINCT charge_id FROM refund_entries) AS wanted USING (charge_id)
-    LEFT JOIN (
-        SELECT DISTINCT stripe_id AS object_id FROM keyed WHERE is_direct AND expected_category = 'refund'
-    ) AS claimed ON claimed.object_id = r.refund_id
+    SEMI JOIN (SELECT DISTINCT charge_id FROM refund_entries) AS w USING (charge_id)
+),
+claimed AS (
+    SELECT DISTINCT e.stripe_id AS refund_id
+    FROM staging.stg_ledger_entries AS e
+    SEMI JOIN wanted_refunds AS wr ON wr.refund_id = e.stripe_id
+    WHERE e.is_direct_key AND e.expected_category = 'refund'
+),
+charge_refunds AS (
+    SELECT wr.charge_id, wr.refund_id,
+           row_number() OVER (
+               PARTITION BY wr.charge_id
+               ORDER BY c.refund_id IS NOT NULL, wr.created_at, wr.refund_id
+           ) AS k,
+           count(*) OVER (PARTITION BY wr.charge_id) AS n
+    FROM wanted_refunds AS wr
+    LEFT JOIN claimed AS c ON c.refund_id = wr.refund_id
 ),
 refund_objects AS (
     SELECT re.entry_id, cr.refund_id AS object_id
@@ -88,9 +91,15 @@ resolved AS (
     UNION ALL SELECT * FROM dispute_objects
     UNION ALL SELECT * FROM refund_objects
 )
+SELECT i.entry_id, r.object_id
+FROM indirect AS i
+LEFT JOIN resolved AS r USING (entry_id);
+
+CREATE OR REPLACE TEMP VIEW recon_entry_keys AS
 SELECT
-    k.entry_id, k.occurred_at, k.type, k.expected_category, k.amount, k.currency, k.stripe_id, k.customer_id,
-    CASE WHEN k.is_direct THEN k.stripe_id ELSE r.object_id END AS resolved_object_id,
-    CASE WHEN k.is_direct THEN k.stripe_id ELSE coalesce(r.object_id, k.stripe_id) END AS object_key
-FROM keyed AS k
-LEFT JOIN resolved AS r ON r.entry_id = k.entry_id;
+    e.entry_id, e.occurred_at, e.type, e.expected_category, e.amount, e.currency, e.stripe_id,
+    CASE WHEN e.is_direct_key THEN e.stripe_id ELSE i.object_id END AS resolved_object_id,
+    CASE WHEN e.is_direct_key THEN e.stripe_id ELSE coalesce(i.object_id, e.stripe_id) END AS object_key
+FROM staging.stg_ledger_entries AS e
+LEFT JOIN recon_indirect AS i ON i.entry_id = e.entry_id
+WHERE e.stripe_id IS NOT NULL AND e.expected_category IS NOT NULL;

@@ -1,42 +1,42 @@
 -- Key matching as one FULL OUTER JOIN of keyed ledger entries and movements on (resolved object, category):
 -- rows with both sides are key pairs; rows without an entry are the movements no key took (the residue for
 -- the fuzzy pass and missing_in_ledger); rows without a movement are entries with no Stripe counterpart.
--- dup_rank = 1 is the original record of (type, object); later ones (by occurred_at, entry_id) are the
--- extra entries reported as duplicate_in_ledger.
--- Only rows that can produce a finding are kept: a clean pair (original entry, its balance transaction, same
--- currency as the settlement, same amount) is matched and nothing downstream needs it, so millions of
--- matched pairs are never written anywhere (marts.reconciliation_summary derives the matched totals).
-CREATE OR REPLACE TEMP TABLE recon_key_pairs AS
-WITH keyed AS MATERIALIZED (
-    SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, resolved_object_id,
-           object_key, hash(type, object_key) AS h
-    FROM recon_entry_keys
-),
-repeated AS (
-    SELECT h FROM keyed GROUP BY h HAVING count(*) > 1
-),
-ranks AS (
-    SELECT entry_id,
-           row_number() OVER (PARTITION BY type, object_key ORDER BY occurred_at, entry_id) AS dup_rank
-    FROM keyed
-    WHERE h IN (SELECT h FROM repeated)
-),
-entries AS (
-    SELECT k.* EXCLUDE (h), coalesce(r.dup_rank, 1) AS dup_rank
-    FROM keyed AS k
-    LEFT JOIN ranks AS r ON r.entry_id = k.entry_id
+--
+-- Only rows that can produce a finding are kept: a clean pair (an entry whose (type, object) is not repeated,
+-- its balance transaction, ledger currency = settlement currency, same amount) is matched and nothing
+-- downstream needs it, so millions of matched pairs are never written (marts.reconciliation_summary derives
+-- the matched totals). Repeated (type, object) keys are found first on a hash (one narrow GROUP BY, run on
+-- its own so it never competes with the join for memory); a hash
+-- collision only keeps a few more rows, the exact ranking below is on the real key.
+CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
+SELECT h FROM (SELECT hash(type, object_key) AS h FROM recon_entry_keys) GROUP BY h HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP TABLE recon_key_candidates AS
+WITH joined AS (
+    SELECT
+        e.*,
+        e.entry_id IS NOT NULL AND hash(e.type, e.object_key) IN (SELECT h FROM recon_repeated_keys) AS is_rep,
+        m.balance_transaction_id,
+        m.object_id AS bt_object_id,
+        m.category AS bt_category,
+        m.created_at AS bt_created_at,
+        m.settlement_amount,
+        m.settlement_currency
+    FROM recon_entry_keys AS e
+    FULL OUTER JOIN recon_movements AS m
+        ON m.object_id = e.resolved_object_id AND m.category = e.expected_category AND m.key_rank = 1
 )
+SELECT * FROM joined
+WHERE NOT coalesce(NOT is_rep AND currency = settlement_currency AND amount = settlement_amount, false);
+
+-- dup_rank = 1 is the original record of (type, object); later ones (by occurred_at, entry_id) are the
+-- extra entries reported as duplicate_in_ledger. NULL on movement-only rows.
+CREATE OR REPLACE TEMP TABLE recon_key_pairs AS
 SELECT
-    e.*,
-    m.balance_transaction_id,
-    m.object_id AS bt_object_id,
-    m.category AS bt_category,
-    m.created_at AS bt_created_at,
-    m.settlement_amount,
-    m.settlement_currency
-FROM entries AS e
-FULL OUTER JOIN recon_movements AS m
-    ON m.object_id = e.resolved_object_id AND m.category = e.expected_category AND m.key_rank = 1
-WHERE NOT coalesce(
-    e.dup_rank = 1 AND e.currency = m.settlement_currency AND e.amount = m.settlement_amount, false
-);
+    * EXCLUDE (is_rep),
+    CASE
+        WHEN entry_id IS NULL THEN NULL
+        WHEN is_rep THEN row_number() OVER (PARTITION BY is_rep, type, object_key ORDER BY occurred_at, entry_id)
+        ELSE 1
+    END AS dup_rank
+FROM recon_key_candidates;

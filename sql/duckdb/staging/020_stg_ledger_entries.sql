@@ -1,6 +1,8 @@
 -- Ledger entries with the Stripe reporting category their type records (DESIGN.md: payment and
 -- credit_purchase → charge, refund → refund, dispute → dispute, dispute_reversal → dispute_reversal;
 -- any other type, e.g. manual_adjustment, maps to NULL and is not matched).
+-- is_direct_key: the stripe_id names the balance transaction's own source object for that category
+-- (ch_/py_ payment, re_ refund, dp_ dispute or reversal), so it matches BT.source without any lookup.
 CREATE SCHEMA IF NOT EXISTS staging;
 CREATE OR REPLACE VIEW staging.stg_ledger_entries AS
 SELECT
@@ -20,5 +22,11 @@ SELECT
         WHEN 'dispute' THEN 'dispute'
         WHEN 'dispute_reversal' THEN 'dispute_reversal'
     END AS expected_category,
-    CASE WHEN stripe_id IS NOT NULL THEN left(stripe_id, 3) END AS stripe_prefix
+    CASE WHEN stripe_id IS NOT NULL THEN left(stripe_id, 3) END AS stripe_prefix,
+    coalesce(
+        (type IN ('payment', 'credit_purchase') AND left(stripe_id, 3) IN ('ch_', 'py_'))
+        OR (type = 'refund' AND left(stripe_id, 3) = 're_')
+        OR (type IN ('dispute', 'dispute_reversal') AND left(stripe_id, 3) = 'dp_'),
+        false
+    ) AS is_direct_key
 FROM raw.ledger_entries;
