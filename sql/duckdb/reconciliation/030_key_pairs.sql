@@ -9,7 +9,9 @@
 -- its own so it never competes with the join for memory); a hash
 -- collision only keeps a few more rows, the exact ranking below is on the real key.
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
-SELECT h FROM (SELECT hash(type, object_key) AS h FROM recon_entry_keys) GROUP BY h HAVING count(*) > 1;
+SELECT DISTINCT h FROM (
+    SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (SELECT hash(type, object_key) AS h FROM recon_entry_keys)
+) WHERE h = prev;
 
 CREATE OR REPLACE TEMP TABLE recon_key_candidates AS
 WITH joined AS (
