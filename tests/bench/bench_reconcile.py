@@ -177,11 +177,13 @@ def main() -> None:
     body = (
         "Synthetic charges: N balance transactions + N charges (Parquet, raw lake layout) vs ≈N ledger entries "
         "with 0.5% discrepancies (amount changes, missing in ledger, ledger-only ids, duplicates, entries "
-        "without stripe_id resolved by the fuzzy pass). *Engine* = all reconciliation staging + "
-        "sql/duckdb/reconciliation files (materialised tables in a fresh DuckDB file); *bare join* = one "
-        "`FULL OUTER JOIN` of balance transactions and ledger on `stripe_id = source` materialising the "
-        f"non-matching rows. DuckDB threads={args.threads}, memory_limit={args.memory_limit}; each measurement "
-        "in its own process (peak RSS = VmHWM). Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M.\n\n"
+        "without stripe_id resolved by the fuzzy pass). *Engine* = `run_reconciliation`: the reconciliation "
+        "staging views + every sql/duckdb/reconciliation file (TEMP intermediates, marts persisted) in a fresh "
+        "DuckDB file over `raw.*` lake views; *bare join* = one `FULL OUTER JOIN` of balance transactions and "
+        "ledger on `stripe_id = source` materialising the non-matching rows, same files, same settings. DuckDB "
+        f"threads={args.threads}, memory_limit={args.memory_limit}; each measurement in its own process (peak "
+        "RSS = VmHWM). Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
+        "engineers, so figures move with their load (see docs/reconciliation.md).\n\n"
         + "\n".join(lines)
     )
     if not args.no_write:
