@@ -87,3 +87,17 @@ def test_grace_days_turns_recent_into_pending(tmp_path: Path) -> None:
     assert code == 3  # the amount mismatch is still there
     kinds = {r["kind"] for r in csv.DictReader((tmp_path / "out" / "discrepancies.csv").open())}
     assert kinds == {"amount_mismatch", "pending"}
+
+
+def test_rejects_option_quarantines_bad_rows(tmp_path: Path) -> None:
+    ex = Export()
+    ex.charge("ch_1", 4900)
+    ex.entry("L1", T0, "payment", "49.00", stripe_id="ch_1")
+    ex.entry("L2", "not-a-time", "payment", "1.00", stripe_id="ch_1")
+    export, ledger = ex.write(tmp_path)
+    rejects = tmp_path / "rejects.csv"
+    code, output = run(export, ledger, tmp_path / "out", "--rejects", str(rejects))
+    assert code == 0, output
+    rows = list(csv.DictReader(rejects.open()))
+    assert [(r["entry_id"], r["line"]) for r in rows] == [("L2", "3")]
+    assert "ISO 8601" in rows[0]["reason"]
