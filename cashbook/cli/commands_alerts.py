@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import psycopg
 import typer
 from rich.console import Console
@@ -10,7 +12,7 @@ from rich.table import Table
 from cashbook.cli import app
 from cashbook.settings import get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.command("alerts")
@@ -37,10 +39,13 @@ def alerts(
             "WHERE status = 'open' ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'error' THEN 1 "
             "WHEN 'warning' THEN 2 ELSE 3 END, rule, scope").fetchall()
     table = Table(title=f"open alerts ({len(rows)})")
-    for col in ("severity", "rule", "scope", "summary", "since", "paged"):
-        table.add_column(col)
-    for sev, rule, scope, summary, since, paged in rows[:30]:
-        table.add_row(sev, rule, scope, summary, since.strftime("%Y-%m-%d %H:%M"), "yes" if paged else "retrying")
+    table.add_column("severity")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("scope", no_wrap=True, max_width=24)
+    table.add_column("summary", ratio=1)
+    table.add_column("paged", no_wrap=True)
+    for sev, rule, scope, summary, _since, paged in rows[:30]:
+        table.add_row(sev, rule, scope, summary, "yes" if paged else "retrying")
     console.print(table)
     if len(rows) > 30:
         console.print(f"... and {len(rows) - 30} more (SELECT * FROM analytics.alerts WHERE status = 'open')")

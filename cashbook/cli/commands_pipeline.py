@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from rich.table import Table
 from cashbook.cli import app
 from cashbook.settings import Settings, get_settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 RAW_SELECTION = "group:stripe or group:ledger"
 WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"
@@ -62,25 +64,39 @@ def init_pools(dagster_home: str) -> None:
                 storage.set_concurrency_slots(pool, limit)
 
 
-def _dagster(args: list[str], env: dict[str, str]) -> None:
+def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
+    """Run a dagster CLI command; its event log goes to a file, a failure prints the file's tail."""
     exe = Path(sys.executable).with_name("dagster")
     cmd = [str(exe), *args]
-    console.print(f"[dim]$ {' '.join(cmd)}[/dim]")
-    proc = subprocess.run(cmd, env=env, check=False)
+    console.print(f"[dim]$ {shlex.join(['dagster', *args])}[/dim]")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = dict(env, PYTHONWARNINGS="ignore")  # Dagster's beta/supersession notices are not for end users
+    t0 = time.monotonic()
+    with log_path.open("w") as log, console.status("running through Dagster ..."):
+        proc = subprocess.run(cmd, env=quiet, stdout=log, stderr=subprocess.STDOUT, check=False)
+    text = log_path.read_text(errors="replace")
+    steps = text.count("STEP_SUCCESS")
     if proc.returncode != 0:
-        console.print(f"[red]dagster exited with {proc.returncode}[/red]")
+        tail = "\n".join(line for line in text.splitlines() if "DEBUG" not in line)[-4000:]
+        console.print(f"[red]dagster exited with {proc.returncode}; full log: {log_path}[/red]\n{tail}")
         raise typer.Exit(proc.returncode)
+    console.print(f"[green]run succeeded[/green]: {steps} steps in {time.monotonic() - t0:.0f} s (log: {log_path})")
 
 
 # Steps here are short and the DuckDB ones are serialised anyway; in-process avoids a Python start per step.
-IN_PROCESS = '{"execution": {"config": {"in_process": {}}}}'
+IN_PROCESS: dict = {"execution": {"config": {"in_process": {}}}}
 
 
-def materialize(selection: str, env: dict[str, str], partition_range: tuple[str, str] | None = None) -> None:
-    args = ["asset", "materialize", "-m", "pipelines.definitions", "--select", selection, "--config-json", IN_PROCESS]
+def materialize(selection: str, env: dict[str, str], partition_range: tuple[str, str] | None = None,
+                *, run_config: dict | None = None, log_name: str = "materialize") -> None:
+    config = {**IN_PROCESS, **(run_config or {})}
+    args = ["asset", "materialize", "-m", "pipelines.definitions", "--select", selection,
+            "--config-json", json.dumps(config)]
     if partition_range:
         args += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
-    _dagster(args, env)
+    home = Path(env["CASHBOOK_HOME"])
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    _dagster(args, env, home / "logs" / f"{log_name}-{stamp}.log")
 
 
 @app.command("dagster-home")
@@ -105,16 +121,33 @@ def backfill(
             raise typer.BadParameter(f"{value!r} is not YYYY-MM-DD", param_hint=name) from None
     s = get_settings()
     env = prepare_instance(s)
-    materialize(RAW_SELECTION, env, (start, end))
+    materialize(RAW_SELECTION, env, (start, end), log_name="backfill-raw")
     if warehouse:
-        materialize(WAREHOUSE_SELECTION, env)
+        materialize(WAREHOUSE_SELECTION, env, log_name="backfill-warehouse")
 
 
-def demo_window(today: dt.date, months: int, first_allowed: dt.date) -> dt.date:
-    """The simulated history ends at the start of the current month and spans `months` before it."""
-    start_month = today.year * 12 + (today.month - 1) - months
-    start = dt.date(start_month // 12, start_month % 12 + 1, 1)
-    return max(start, first_allowed)
+def demo_window(today: dt.date, months: int, first_allowed: dt.date) -> tuple[dt.date, int]:
+    """(start, months) of a simulated history that ends today at 00:00 UTC: yesterday is its last day.
+
+    The start is the same day `months` months earlier (clamped to the month's length); if that is before the
+    first partition, the history starts at the first partition and covers fewer whole months (at least one).
+    """
+    m = today.year * 12 + (today.month - 1) - months
+    year, month = divmod(m, 12)
+    month += 1
+    day = today.day
+    while True:
+        try:
+            start = dt.date(year, month, day)
+            break
+        except ValueError:
+            day -= 1
+    if start >= first_allowed:
+        return start, months
+    fewer = (today.year * 12 + today.month) - (first_allowed.year * 12 + first_allowed.month)
+    if today.day < first_allowed.day:
+        fewer -= 1
+    return first_allowed, max(fewer, 1)
 
 
 @app.command("demo")
@@ -126,7 +159,7 @@ def demo(
     """Set everything up on embedded defaults and run the whole pipeline on a simulated account."""
     t0 = time.monotonic()
     s = get_settings()
-    start = demo_window(dt.datetime.now(dt.UTC).date(), months, s.partition_start)
+    start, months = demo_window(dt.datetime.now(dt.UTC).date(), months, s.partition_start)
     export_dir = s.stripe_export_dir
     assert export_dir is not None
     ledger_dir = s.cashbook_home / "ledger"
@@ -149,19 +182,29 @@ def demo(
         shutil.move(str(export_dir / "ledger.csv"), ledger_dir / "ledger.csv")
         marker.write_text(params)
 
-    end_month = start.year * 12 + start.month - 1 + months
-    last_day = dt.date(end_month // 12, end_month % 12 + 1, 1) - dt.timedelta(days=1)
+    truth = json.loads((export_dir / "truth.json").read_text())
+    as_of = dt.datetime.fromisoformat(truth["as_of"])
+    last_day = (as_of - dt.timedelta(seconds=1)).date()
     console.rule(f"[bold]3/4 Raw ingestion through Dagster, {start}...{last_day} (one run)")
-    materialize(RAW_SELECTION, env, (start.isoformat(), last_day.isoformat()))
-    console.rule("[bold]4/4 Warehouse: staging, reconciliation, marts, publish")
-    materialize(WAREHOUSE_SELECTION, env)
+    materialize(RAW_SELECTION, env, (start.isoformat(), last_day.isoformat()), log_name="demo-raw")
+    console.rule(f"[bold]4/4 Warehouse: staging, reconciliation (as of {as_of.isoformat()}), marts, publish")
+    materialize(WAREHOUSE_SELECTION, env, run_config={"ops": {"reconciliation": {"config": {"as_of": truth["as_of"]}}}},
+                log_name="demo-warehouse")
 
-    print_summary(s, time.monotonic() - t0)
+    print_summary(s, time.monotonic() - t0, truth)
     console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
     subprocess.run([str(Path(sys.executable).with_name("cashbook")), "alerts"], env=env, check=True)
 
 
-def print_summary(s: Settings, seconds: float) -> None:
+def truth_check(con: object, truth: dict) -> tuple[int, int, int]:
+    """(found, injected, unexpected): the simulator's injected discrepancies vs what the engine reported."""
+    ids = ("kind", "stripe_balance_transaction_id", "stripe_object_id", "ledger_entry_id", "payout_id")
+    expected = {tuple(d.get(k) for k in ids) for d in truth["discrepancies"]}
+    got = set(con.execute(f"SELECT {', '.join(ids)} FROM marts.discrepancies").fetchall())  # type: ignore[attr-defined]
+    return len(expected & got), len(expected), len(got - expected)
+
+
+def print_summary(s: Settings, seconds: float, truth: dict | None = None) -> None:
     from cashbook import warehouse
 
     con = warehouse.connect(s, read_only=True)
@@ -188,6 +231,11 @@ def print_summary(s: Settings, seconds: float) -> None:
                 for k, n in kinds:
                     kt.add_row(k, str(n))
                 console.print(kt)
+            if truth is not None:
+                found, injected, unexpected = truth_check(con, truth)
+                colour = "green" if found == injected and not unexpected else "red"
+                console.print(f"[{colour}]reconciliation vs the simulator's truth: {found}/{injected} injected "
+                              f"discrepancies found, {unexpected} unexpected[/{colour}]")
         except Exception:
             pass
     finally:

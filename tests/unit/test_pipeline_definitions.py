@@ -70,3 +70,11 @@ def test_warehouse_sensor_requests_a_rebuild_after_raw_success() -> None:
 @dg.asset
 def _noop() -> None:
     return None
+
+
+def test_demo_window_ends_today_and_respects_first_partition() -> None:
+    from cashbook.cli.commands_pipeline import demo_window
+
+    assert demo_window(dt.date(2026, 11, 26), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 11, 26), 12)
+    assert demo_window(dt.date(2026, 3, 31), 1, dt.date(2025, 1, 1)) == (dt.date(2026, 2, 28), 1)
+    assert demo_window(dt.date(2025, 6, 1), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 1, 1), 5)
