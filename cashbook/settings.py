@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     reporting_currency: str | None = None
     exchange_rates_csv: Path | None = None
     max_concurrent_runs: int = Field(default=4, ge=1)
+    freshness_max_age_hours: float = Field(default=36.0, gt=0, description="Raw Stripe data older fails freshness.")
 
     @field_validator("cashbook_home", mode="after")
     @classmethod

@@ -40,7 +40,7 @@ raw_quality_checks = [_build(t) for t in LAKE_TABLES]
     asset=dg.AssetKey(["raw", "stripe_balance_transactions"]),
     name="freshness",
     blocking=False,
-    description="Fails when the newest balance transaction is older than $CASHBOOK_FRESHNESS_MAX_AGE_HOURS "
+    description="Fails when the newest balance transaction is older than $FRESHNESS_MAX_AGE_HOURS "
                 "(default 36 h), judged by Stripe's `created`, not by when the pipeline ran.",
 )
 def balance_transactions_freshness(lake: LakeResource) -> dg.AssetCheckResult:

@@ -7,7 +7,6 @@ so freshness is the age of the newest balance transaction in the lake.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,21 +17,13 @@ from cashbook.lake import existing_days, partition_path
 from cashbook.sources.streams import time_column
 
 DEFAULT_MAX_AGE_HOURS = 36.0
-MAX_AGE_ENV = "CASHBOOK_FRESHNESS_MAX_AGE_HOURS"
 
 
 def max_age_hours() -> float:
-    """Threshold from $CASHBOOK_FRESHNESS_MAX_AGE_HOURS (default 36 h); a bad value fails loudly."""
-    raw = os.environ.get(MAX_AGE_ENV, "")
-    if not raw:
-        return DEFAULT_MAX_AGE_HOURS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_AGE_ENV}: must be a number of hours, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{MAX_AGE_ENV}: must be > 0, got {raw!r}")
-    return value
+    """Threshold from the FRESHNESS_MAX_AGE_HOURS setting (default 36 h); a bad value fails with its name."""
+    from cashbook.settings import load_settings
+
+    return load_settings().freshness_max_age_hours
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ import pytest
 
 from assets.checks.common import days_from_tags
 from cashbook.lake import write_partition
-from cashbook.quality.freshness import MAX_AGE_ENV, freshness, max_age_hours
+from cashbook.quality.freshness import freshness, max_age_hours
 from cashbook.quality.partitions import window_parameters
+from cashbook.settings import SettingsError
 from cashbook.sources.streams import lake_schema
 from tests.unit.test_marts_support import Account, ts
+
+MAX_AGE_ENV = "FRESHNESS_MAX_AGE_HOURS"
 
 
 def _land(lake: Path, day: str, created: list[str]) -> None:
@@ -41,7 +44,7 @@ def test_max_age_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MAX_AGE_ENV, "12")
     assert max_age_hours() == 12.0
     monkeypatch.setenv(MAX_AGE_ENV, "soon")
-    with pytest.raises(ValueError, match=MAX_AGE_ENV):
+    with pytest.raises(SettingsError, match=MAX_AGE_ENV):
         max_age_hours()
 
 
