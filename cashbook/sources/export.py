@@ -14,11 +14,12 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cashbook.sources.errors import SourceError
 from cashbook.sources.streams import STRIPE_STREAMS, membership_row, schema_for, to_row
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 10_000
 
 
 def stream_path(export_dir: Path, stream: str) -> Path:
@@ -61,22 +62,22 @@ def _sort_keys(stream: str) -> list[tuple[str, str]]:
     return [(c, "ascending") for c in cols]
 
 
-def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int] | None = None) -> pa.Table:
-    """Read `<stream>.jsonl` into a table with `schema_for(stream)`, sorted like `to_table`.
+def iter_stream_batches(export_dir: Path, stream: str, *, payout_created: dict[str, int] | None = None,
+                        batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """Validated rows of `<stream>.jsonl` as Arrow batches, in file order (not sorted).
 
-    A missing required file is a SourceError naming it; any bad line is a SourceError naming
-    file:line. `payout_created` may be passed for the membership stream to avoid re-reading payouts.
+    For callers that split a big stream anyway (e.g. by UTC day) and sort each part themselves: memory is
+    one batch, not the whole stream.
     """
     if stream not in STRIPE_STREAMS:
         raise ValueError(f"unknown stream {stream!r}; known: {', '.join(STRIPE_STREAMS)}")
     path = stream_path(export_dir, stream)
     _require(path)
     schema = schema_for(stream)
+    size = batch_rows or BATCH_ROWS
     membership = stream == "payout_balance_transactions"
     if membership and payout_created is None:
         payout_created = payout_created_map(export_dir)
-
-    batches: list[pa.RecordBatch] = []
     rows: list[dict[str, Any]] = []
     for lineno, obj in _objects(path):
         where = f"{path}:{lineno}"
@@ -85,12 +86,30 @@ def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int]
             rows.append(membership_row(obj, where, payout_created))
         else:
             rows.append(to_row(stream, obj, where=where))
-        if len(rows) >= BATCH_ROWS:
-            batches.append(pa.RecordBatch.from_pylist(rows, schema=schema))
+        if len(rows) >= size:
+            yield pa.RecordBatch.from_pylist(rows, schema=schema)
             rows = []
     if rows:
-        batches.append(pa.RecordBatch.from_pylist(rows, schema=schema))
-    table = pa.Table.from_batches(batches, schema=schema)
+        yield pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int] | None = None) -> pa.Table:
+    """Read `<stream>.jsonl` into a table with `schema_for(stream)`, sorted like `to_table`.
+
+    A missing required file is a SourceError naming it; any bad line is a SourceError naming
+    file:line. `payout_created` may be passed for the membership stream to avoid re-reading payouts.
+    The sort order is computed on the key columns only, and rows are reordered only when the file is
+    not already in that order, so peak memory stays near twice the table at worst (the rows carry `_raw`,
+    so the table itself is roughly the size of the file).
+    """
+    if stream not in STRIPE_STREAMS:
+        raise ValueError(f"unknown stream {stream!r}; known: {', '.join(STRIPE_STREAMS)}")
+    schema = schema_for(stream)
+    table = pa.Table.from_batches(
+        list(iter_stream_batches(export_dir, stream, payout_created=payout_created)), schema=schema)
     if table.num_rows > 1:
-        table = table.sort_by(_sort_keys(stream))
-    return table.combine_chunks()
+        keys = _sort_keys(stream)
+        order = pc.sort_indices(table.select([k for k, _ in keys]), sort_keys=keys)
+        if not pc.all(pc.equal(order, pa.array(range(table.num_rows), type=order.type))).as_py():
+            table = table.take(order)
+    return table

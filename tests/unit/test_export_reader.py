@@ -82,3 +82,13 @@ def test_membership_uses_payout_created(tmp_path: Path) -> None:
 def test_unknown_stream_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown stream"):
         read_stream(tmp_path, "events")
+
+
+def test_iter_stream_batches_keeps_file_order_in_bounded_batches(tmp_path: Path) -> None:
+    objs = [bt(i, 1_000 - i) for i in range(25)]
+    write_jsonl(tmp_path / "balance_transactions.jsonl", objs)
+    batches = list(export.iter_stream_batches(tmp_path, "balance_transactions", batch_rows=10))
+    assert [b.num_rows for b in batches] == [10, 10, 5]
+    ids = [i for b in batches for i in b.column("id").to_pylist()]
+    assert ids == [o["id"] for o in objs]
+    assert read_stream(tmp_path, "balance_transactions").column("id").to_pylist() == ids[::-1]
