@@ -238,7 +238,8 @@ STRIPE_STREAMS = [*STREAM_COLUMNS, "payout_balance_transactions"]
 def schema_for(stream: str) -> pa.Schema:
     if stream == "payout_balance_transactions":
         return PAYOUT_MEMBERSHIP_SCHEMA
-    return pa.schema([(c.name, c.type) for c in STREAM_COLUMNS[stream]] + [("_raw", S)])
+    # `_raw` is large_string: a few million objects' JSON passes the 2 GiB a plain string column can hold.
+    return pa.schema([(c.name, c.type) for c in STREAM_COLUMNS[stream]] + [("_raw", pa.large_string())])
 
 
 def canonical_json(obj: Obj) -> str:
