@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -50,16 +49,23 @@ class PostgresResource(dg.ConfigurableResource):
         return embedded_url(Path(self.cashbook_home) / "pg")
 
 
-@lru_cache(maxsize=16)
-def _export_stream(export_dir: str, stream: str, mtime_ns: int) -> pa.Table:
-    from cashbook.sources.export import read_stream
+def _export_window(export_dir: str, stream: str, start: int, end: int) -> pa.Table:
+    """The stream's rows with start <= created < end, reading the file in batches.
 
-    return read_stream(Path(export_dir), stream)
+    Every line is still validated (a bad line anywhere stops the run with file:line), but only the window's
+    rows are kept, so memory follows the window, not the file.
+    """
+    from cashbook.sources.export import iter_stream_batches
+    from cashbook.sources.streams import schema_for, time_column
 
-
-def _between(table: pa.Table, column: str, start: int, end: int) -> pa.Table:
-    col = table.column(column)
-    return table.filter(pc.and_(pc.greater_equal(col, start), pc.less(col, end)))
+    column = time_column(stream)
+    kept = []
+    for batch in iter_stream_batches(Path(export_dir), stream):
+        col = batch.column(column)
+        kept.append(batch.filter(pc.and_(pc.greater_equal(col, start), pc.less(col, end))))
+    table = pa.Table.from_batches(kept, schema=schema_for(stream))
+    keys = ["payout_created", "payout", "balance_transaction"] if column == "payout_created" else ["created", "id"]
+    return table.sort_by([(k, "ascending") for k in keys])
 
 
 class StripeSourceResource(dg.ConfigurableResource):
@@ -95,11 +101,7 @@ class StripeReadSession:
     def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
         if self.api is not None:
             return self.api.read_range(stream, start, end)  # type: ignore[attr-defined]
-        path = Path(self.export_dir) / f"{stream}.jsonl"
-        mtime = path.stat().st_mtime_ns if path.exists() else 0
-        table = _export_stream(self.export_dir, stream, mtime)
-        column = "payout_created" if stream == "payout_balance_transactions" else "created"
-        return _between(table, column, int(start.timestamp()), int(end.timestamp()))
+        return _export_window(self.export_dir, stream, int(start.timestamp()), int(end.timestamp()))
 
     def metadata(self) -> dict:
         """What the run cost: pages, objects, requests and retries for the API; the directory for exports."""
@@ -140,4 +142,19 @@ class LedgerSourceResource(dg.ConfigurableResource):
             parts.append(read_ledger_postgres(pg.url(), start, end))
         if not parts:
             return pa.Table.from_pylist([], schema=LEDGER_SCHEMA)
-        return pa.concat_tables(parts).sort_by([("occurred_at", "ascending"), ("entry_id", "ascending")])
+        table = pa.concat_tables(parts)
+        _refuse_shared_entry_ids(table)
+        return table.sort_by([("occurred_at", "ascending"), ("entry_id", "ascending")])
+
+
+def _refuse_shared_entry_ids(table: pa.Table) -> None:
+    """entry_id identifies a ledger entry across all sources; the same id in two places is ambiguous."""
+    from cashbook.sources.errors import SourceError
+
+    counts = table.group_by("entry_id").aggregate([("entry_id", "count")])
+    dup = counts.filter(pc.greater(counts.column("entry_id_count"), 1))
+    if dup.num_rows:
+        entry_id = dup.column("entry_id")[0].as_py()
+        where = table.filter(pc.equal(table.column("entry_id"), entry_id)).column("source").to_pylist()
+        raise SourceError(" and ".join(where), f"entry_id {entry_id!r} appears in more than one ledger source "
+                          f"({dup.num_rows} shared ids in all); give each source its own ids")

@@ -135,10 +135,37 @@ def test_unknown_currency_is_refused_with_location(setup) -> None:
 
 
 def test_bad_ledger_amount_names_file_and_line(setup, tmp_path: Path) -> None:
-    settings, resources, _ = setup
+    _settings, resources, _ = setup
     bad = Path(resources["ledger"].csv_paths[0])
     bad.write_text(bad.read_text() + "le_3,2025-03-01T10:00:00+00:00,payment,12.345,usd,,cus_2,three decimals\n")
     result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources, raise_on_error=False)
     assert not result.success
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert any(f"{bad}:4" in e.event_specific_data.error.message for e in failures)
+
+
+def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup, pg_url: str) -> None:
+    import psycopg
+
+    from cashbook.db.migrate import migrate
+
+    settings, resources, _ = setup
+    migrate(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("INSERT INTO ledger_entries (entry_id, occurred_at, type, amount, currency, stripe_id) "
+                     "VALUES ('le_api_1', '2025-03-01T09:00:00Z', 'credit_purchase', 500, 'usd', 'pi_1')")
+    from assets.resources import LedgerSourceResource
+
+    both = {**resources, "ledger": LedgerSourceResource(source="both", csv_paths=resources["ledger"].csv_paths)}
+    assert dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=both).success
+    rows = pq.read_table(partition_path(settings.lake_dir, "ledger_entries", dt.date(2025, 3, 1))).to_pylist()
+    assert sorted((r["entry_id"], r["source"].split(":")[0]) for r in rows) == [("le_1", "csv"), ("le_api_1", "postgres")]
+
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("INSERT INTO ledger_entries (entry_id, occurred_at, type, amount, currency, stripe_id) "
+                     "VALUES ('le_1', '2025-03-01T10:00:00Z', 'payment', 100, 'usd', 'ch_x')")
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=both, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert any("entry_id 'le_1' appears in more than one ledger source" in e.event_specific_data.error.message
+               for e in failures)
