@@ -1,6 +1,8 @@
 # cashbook — every entry point a user needs. Only Python 3.11+ and make are required.
 SHELL := /bin/bash
-PY ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+# The first interpreter on PATH that is Python 3.11 or newer (evaluated once).
+FOUND_PY := $(shell for p in python3 python3.13 python3.12 python3.11; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+PY ?= $(FOUND_PY)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
