@@ -17,6 +17,7 @@ from pipelines.alert_sensors import alert_sensors
 from pipelines.jobs import raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule
 from pipelines.sensors import warehouse_after_raw
+from pipelines.stripe_refresh import stripe_events_refresh
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -47,7 +48,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_package_module(assets),
         jobs=[raw_job, warehouse_job],
         schedules=[daily_raw_schedule],
-        sensors=[warehouse_after_raw, *alert_sensors],
+        sensors=[warehouse_after_raw, stripe_events_refresh, *alert_sensors],
         resources=build_resources(settings),
     )
 

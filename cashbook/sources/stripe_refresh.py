@@ -36,7 +36,7 @@ OBJECT_STREAMS = {
 
 def backfill_command(first: dt.date, last: dt.date) -> str:
     """The Dagster command that re-materializes the raw partitions [first, last]."""
-    return (f"dagster asset materialize -m pipelines.definitions --select 'raw/*' "
+    return (f"dagster asset materialize -m pipelines.definitions --select 'key:\"raw/*\"' "
             f"--partition-range {first.isoformat()}...{last.isoformat()}")
 
 

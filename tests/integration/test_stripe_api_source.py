@@ -194,7 +194,7 @@ def test_event_gap_longer_than_retention_names_the_backfill() -> None:
     until = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     with pytest.raises(EventGapError) as err:
         check_event_gap(since, until, run_day=dt.date(2026, 3, 1), lookback_days=7, earliest=dt.date(2025, 1, 1))
-    cmd = ("dagster asset materialize -m pipelines.definitions --select 'raw/*' "
+    cmd = ("dagster asset materialize -m pipelines.definitions --select 'key:\"raw/*\"' "
            "--partition-range 2025-01-01...2026-02-21")
     assert err.value.command == cmd == backfill_command(dt.date(2025, 1, 1), dt.date(2026, 2, 21))
     assert cmd in str(err.value)

@@ -1,0 +1,46 @@
+"""Late Stripe changes older than the schedule's lookback: the events stream names them, we re-ingest their days.
+
+Only for STRIPE_SOURCE=api (an export directory has no event stream to follow). The cursor is the end of the
+last window of events read; a gap longer than Stripe's 30-day event retention fails the tick with the exact
+backfill command (EventGapError), so it is never skipped silently.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from cashbook.settings import get_settings
+from cashbook.sources.stripe_refresh import EventGapError, plan_refresh
+from pipelines.jobs import raw_job
+
+
+@dg.sensor(
+    job=raw_job,
+    minimum_interval_seconds=6 * 3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 6 h (API source): re-ingest older days whose Stripe objects changed, per /v1/events.",
+)
+def stripe_events_refresh(context: dg.SensorEvaluationContext):
+    settings = get_settings()
+    if settings.stripe_source != "api" or not settings.stripe_api_key:
+        return dg.SkipReason("STRIPE_SOURCE is not api: late changes come with the next export")
+    from cashbook.sources.stripe_api import StripeApiSource
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    since = dt.datetime.fromisoformat(context.cursor) if context.cursor else None
+    source = StripeApiSource(settings.stripe_api_key, api_base=settings.stripe_api_base,
+                             rate_limit=settings.stripe_rate_limit)
+    try:
+        plan = plan_refresh(source, since, now, run_day=now.date(), lookback_days=settings.stripe_lookback_days,
+                            earliest=settings.partition_start)
+    except EventGapError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.update_cursor(now.isoformat())
+    days = plan.all_days()
+    if not days:
+        return dg.SkipReason(f"{plan.events_seen} events since {since}; nothing older than the lookback changed")
+    return [
+        dg.RunRequest(run_key=f"refresh-{day.isoformat()}-{now.isoformat()}", partition_key=day.isoformat(),
+                      tags={"cashbook/reason": "stripe-events-refresh"})
+        for day in days
+    ]
