@@ -75,7 +75,7 @@ def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
     with log_path.open("w") as log, console.status("running through Dagster ..."):
         proc = subprocess.run(cmd, env=quiet, stdout=log, stderr=subprocess.STDOUT, check=False)
     text = log_path.read_text(errors="replace")
-    steps = text.count("STEP_SUCCESS")
+    steps = text.count("STEP_START")
     if proc.returncode != 0:
         tail = "\n".join(line for line in text.splitlines() if "DEBUG" not in line)[-4000:]
         console.print(f"[red]dagster exited with {proc.returncode}; full log: {log_path}[/red]\n{tail}")
