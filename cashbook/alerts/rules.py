@@ -103,11 +103,11 @@ def customer_churn(ctx: RuleContext) -> list[Observation]:
     cfg = ctx.config.rule("customer_churn")
     _need(ctx, "analytics.churn_monthly", "marts not published yet")
     out = []
-    for currency, month, rate in _q(ctx, "latest_churn"):
+    for currency, month, rate in _q(ctx, "latest_churn", {"today": ctx.now.date()}):
         rate = float(rate)
         out.append(Observation(
             "customer_churn", currency, rate, cfg.threshold, rate > cfg.threshold,
-            f"Customer churn {rate:.1%} in {month} ({currency}) is above {cfg.threshold:.0%}",
+            f"Customer churn {rate:.1%} in {month:%Y-%m} ({currency}) is above {cfg.threshold:.0%}",
             {"asset": _asset(ctx, "marts/churn_monthly")},
         ))
     return out

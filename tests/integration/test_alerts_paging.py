@@ -157,3 +157,16 @@ def test_config_env_override_and_bad_value(monkeypatch: pytest.MonkeyPatch) -> N
     assert cfg.rule("stripe_data_stale").threshold == 36
     with pytest.raises(SettingsError, match="ALERT_CUSTOMER_CHURN_THRESHOLD"):
         load_alerts_config(env={"ALERT_CUSTOMER_CHURN_THRESHOLD": "ten percent"})
+
+
+def test_churn_rule_ignores_the_running_month(pg_url: str, tmp_path: Path) -> None:
+    migrate(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE analytics.churn_monthly (month date, currency text, customer_churn_rate double precision)")
+        conn.execute("INSERT INTO analytics.churn_monthly VALUES ('2025-05-01', 'usd', 0.04), ('2025-06-01', 'usd', 0.12), "
+                     "('2025-07-01', 'usd', 0.30)")  # July is still running on 2025-07-20: provisional
+    config = load_alerts_config(env={})
+    report = evaluate_and_page(pg_url, tmp_path, config, [LogSink()], rules=["customer_churn"],
+                               now=dt.datetime(2025, 7, 20, tzinfo=dt.UTC))
+    assert [(o.scope, o.value, o.breached) for o in report.observations] == [("usd", 0.12, True)]
+    assert "in 2025-06 (usd)" in report.observations[0].summary
