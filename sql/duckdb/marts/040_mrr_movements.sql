@@ -6,7 +6,8 @@
 -- month / n, year / (12 n), week * 52 / (12 n), day * 365 / (12 n), n = interval_count.
 
 -- marts.mrr_month_spine: every snapshot month, from the first month any line contributes to the month of
--- the newest invoice (the newest month is provisional until the month has ended).
+-- the newest invoice. is_complete: the snapshot instant lies before the newest balance transaction landed,
+-- so the month has ended in the data; the running month is provisional (renewals not yet invoiced).
 CREATE OR REPLACE TABLE marts.mrr_month_spine AS
 WITH bounds AS (
     SELECT
@@ -16,7 +17,9 @@ WITH bounds AS (
 )
 SELECT
     CAST(m AS DATE) AS month,
-    CAST(epoch(m + INTERVAL 1 MONTH) AS BIGINT) - 1 AS snapshot_at
+    CAST(epoch(m + INTERVAL 1 MONTH) AS BIGINT) - 1 AS snapshot_at,
+    CAST(epoch(m + INTERVAL 1 MONTH) AS BIGINT) - 1
+        < coalesce((SELECT max(created) FROM raw.stripe_balance_transactions), 0) AS is_complete
 FROM bounds, generate_series(first_month, last_month, INTERVAL 1 MONTH) AS g(m)
 WHERE first_month IS NOT NULL;
 

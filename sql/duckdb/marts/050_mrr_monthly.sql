@@ -3,6 +3,7 @@
 -- (checked by the SQL asset check). Every currency has a row for every month from its first MRR on,
 -- including months where it fell to 0, so the identity chains month to month.
 -- customers = customers with MRR > 0; ARPA = MRR / customers, rounded half-even in minor units.
+-- is_complete = false marks the running month (provisional: renewals may not be invoiced yet).
 CREATE OR REPLACE TABLE marts.mrr_monthly AS
 WITH cur AS (
     SELECT currency, min(month) AS first_month FROM marts.mrr_movements GROUP BY ALL
@@ -64,7 +65,9 @@ SELECT
     b.mrr * 12 AS arr,
     fx.reporting_currency,
     fx.rate AS exchange_rate,
-    convert_minor(b.mrr, b.currency, fx.rate, fx.reporting_currency) AS mrr_reporting
+    convert_minor(b.mrr, b.currency, fx.rate, fx.reporting_currency) AS mrr_reporting,
+    sp.is_complete
 FROM base b
 LEFT JOIN fx USING (month, currency)
+JOIN marts.mrr_month_spine sp USING (month)
 ORDER BY b.month, b.currency;
