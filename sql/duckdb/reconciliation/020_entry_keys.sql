@@ -7,11 +7,11 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
--- The indirect resolutions are few and land in a small TEMP table; recon_entry_keys is then one streaming
--- scan of the ledger with a lookup into it.
+-- The indirect entries are few and land, whole, in a small TEMP table; recon_entry_keys is then the direct
+-- entries streamed from the ledger as they are (no join, no lookup per row) plus that table.
 CREATE OR REPLACE TEMP TABLE recon_indirect AS
 WITH indirect AS (
-    SELECT entry_id, occurred_at, expected_category, stripe_id, stripe_prefix
+    SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, stripe_prefix
     FROM staging.stg_ledger_entries
     WHERE stripe_id IS NOT NULL AND expected_category IS NOT NULL AND NOT is_direct_key
 ),
@@ -91,15 +91,19 @@ resolved AS (
     UNION ALL SELECT * FROM dispute_objects
     UNION ALL SELECT * FROM refund_objects
 )
-SELECT i.entry_id, r.object_id
+SELECT
+    i.entry_id, i.occurred_at, i.type, i.expected_category, i.amount, i.currency, i.stripe_id,
+    r.object_id AS resolved_object_id,
+    coalesce(r.object_id, i.stripe_id) AS object_key
 FROM indirect AS i
 LEFT JOIN resolved AS r USING (entry_id);
 
 CREATE OR REPLACE TEMP VIEW recon_entry_keys AS
 SELECT
-    e.entry_id, e.occurred_at, e.type, e.expected_category, e.amount, e.currency, e.stripe_id,
-    CASE WHEN e.is_direct_key THEN e.stripe_id ELSE i.object_id END AS resolved_object_id,
-    CASE WHEN e.is_direct_key THEN e.stripe_id ELSE coalesce(i.object_id, e.stripe_id) END AS object_key
-FROM staging.stg_ledger_entries AS e
-LEFT JOIN recon_indirect AS i ON i.entry_id = e.entry_id
-WHERE e.stripe_id IS NOT NULL AND e.expected_category IS NOT NULL;
+    entry_id, occurred_at, type, expected_category, amount, currency, stripe_id,
+    stripe_id AS resolved_object_id,
+    stripe_id AS object_key
+FROM staging.stg_ledger_entries
+WHERE is_direct_key
+UNION ALL
+SELECT * FROM recon_indirect;
