@@ -7,13 +7,20 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
--- The indirect entries are few and land, whole, in a small TEMP table; recon_entry_keys is then the direct
--- entries streamed from the ledger as they are (no join, no lookup per row) plus that table.
+-- The matchable entries that are not direct keys are few: indirect ids (pi_, in_, a ch_ on a refund entry...)
+-- and entries without stripe_id (the fuzzy pass). One filtered scan of the ledger puts them, whole, in a small
+-- TEMP table; every later step that needs them reads it instead of the ledger. recon_entry_keys is then the
+-- direct entries streamed from the ledger as they are (no join, no lookup per row) plus the indirect ones.
+CREATE OR REPLACE TEMP TABLE recon_side_entries AS
+SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, stripe_prefix, customer_id
+FROM staging.stg_ledger_entries
+WHERE expected_category IS NOT NULL AND NOT is_direct_key;
+
 CREATE OR REPLACE TEMP TABLE recon_indirect AS
 WITH indirect AS (
     SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, stripe_prefix
-    FROM staging.stg_ledger_entries
-    WHERE stripe_id IS NOT NULL AND expected_category IS NOT NULL AND NOT is_direct_key
+    FROM recon_side_entries
+    WHERE stripe_id IS NOT NULL
 ),
 charge_candidates AS (
     SELECT entry_id, stripe_id AS charge_id FROM indirect WHERE stripe_prefix IN ('ch_', 'py_')

@@ -42,8 +42,8 @@ LEFT JOIN charges AS c ON c.charge_id = coalesce(l.parent_charge_id, l.bt_object
 -- part: 23:59:59 and 00:00:03 the next day are 4 seconds apart.
 CREATE OR REPLACE TEMP TABLE recon_fuzzy_candidates AS
 WITH loose AS (
-    SELECT * FROM staging.stg_ledger_entries
-    WHERE stripe_id IS NULL AND expected_category IS NOT NULL AND customer_id IS NOT NULL
+    SELECT * FROM recon_side_entries
+    WHERE stripe_id IS NULL AND customer_id IS NOT NULL
 )
 SELECT e.entry_id, e.occurred_at, m.balance_transaction_id, m.object_id, m.created_at AS bt_created_at
 FROM loose AS e

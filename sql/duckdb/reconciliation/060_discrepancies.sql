@@ -49,7 +49,7 @@ fuzzy_duplicates AS (
         f.bt_created_at AS occurred_at,
         printf('another %s entry without stripe_id already matches %s', e.type, f.object_id) AS detail
     FROM recon_fuzzy_results AS f
-    JOIN staging.stg_ledger_entries AS e USING (entry_id)
+    JOIN recon_side_entries AS e USING (entry_id)
     WHERE f.outcome = 'duplicate'
 ),
 ambiguous AS (
@@ -60,7 +60,7 @@ ambiguous AS (
         e.occurred_at,
         'candidates: ' || array_to_string(f.candidates, ',') AS detail
     FROM recon_fuzzy_results AS f
-    JOIN staging.stg_ledger_entries AS e USING (entry_id)
+    JOIN recon_side_entries AS e USING (entry_id)
     WHERE f.outcome = 'ambiguous'
 ),
 -- Ledger entries (matchable types) with no Stripe counterpart.
@@ -70,9 +70,9 @@ unmatched_ledger AS (
     WHERE entry_id IS NOT NULL AND dup_rank = 1 AND balance_transaction_id IS NULL
     UNION ALL
     SELECT e.entry_id, e.occurred_at, e.type, e.amount, e.currency, e.stripe_id
-    FROM staging.stg_ledger_entries AS e
+    FROM recon_side_entries AS e
     ANTI JOIN recon_fuzzy_results AS f USING (entry_id)
-    WHERE e.stripe_id IS NULL AND e.expected_category IS NOT NULL
+    WHERE e.stripe_id IS NULL
 ),
 ledger_side AS (
     SELECT

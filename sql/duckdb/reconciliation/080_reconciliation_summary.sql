@@ -11,12 +11,18 @@ WITH matchable AS (
     WHERE expected_category IS NOT NULL
     GROUP BY currency
 ),
+-- An entry a discrepancy names is a kept key-join row or a side entry (indirect or without stripe_id): those
+-- two small tables hold every such entry with its ledger currency and amount, so the ledger is not scanned
+-- again for them (entry_id is the entry's identity; the ledger readers refuse duplicates).
 flagged AS (
     SELECT e.currency, count(*) AS n, sum(e.amount) AS amount
-    FROM staging.stg_ledger_entries AS e
+    FROM (
+        SELECT DISTINCT entry_id, currency, amount FROM recon_key_pairs WHERE entry_id IS NOT NULL
+        UNION
+        SELECT entry_id, currency, amount FROM recon_side_entries
+    ) AS e
     SEMI JOIN (SELECT ledger_entry_id FROM marts.discrepancies WHERE ledger_entry_id IS NOT NULL) AS d
         ON d.ledger_entry_id = e.entry_id
-    WHERE e.expected_category IS NOT NULL
     GROUP BY e.currency
 )
 SELECT * FROM (

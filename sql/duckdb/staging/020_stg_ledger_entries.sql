@@ -23,10 +23,13 @@ SELECT
         WHEN 'dispute_reversal' THEN 'dispute_reversal'
     END AS expected_category,
     CASE WHEN stripe_id IS NOT NULL THEN left(stripe_id, 3) END AS stripe_prefix,
-    coalesce(
-        (type IN ('payment', 'credit_purchase') AND left(stripe_id, 3) IN ('ch_', 'py_'))
-        OR (type = 'refund' AND left(stripe_id, 3) = 're_')
-        OR (type IN ('dispute', 'dispute_reversal') AND left(stripe_id, 3) = 'dp_'),
-        false
-    ) AS is_direct_key
+    -- starts_with is a byte comparison (left() builds a new string per row); the prefixes are ASCII, so both
+    -- agree, and a NULL stripe_id is false.
+    coalesce(CASE type
+        WHEN 'payment' THEN starts_with(stripe_id, 'ch_') OR starts_with(stripe_id, 'py_')
+        WHEN 'credit_purchase' THEN starts_with(stripe_id, 'ch_') OR starts_with(stripe_id, 'py_')
+        WHEN 'refund' THEN starts_with(stripe_id, 're_')
+        WHEN 'dispute' THEN starts_with(stripe_id, 'dp_')
+        WHEN 'dispute_reversal' THEN starts_with(stripe_id, 'dp_')
+    END, false) AS is_direct_key
 FROM raw.ledger_entries;
