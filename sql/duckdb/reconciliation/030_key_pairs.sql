@@ -5,12 +5,19 @@
 -- Only rows that can produce a finding are kept: a clean pair (an entry whose (type, object) is not repeated,
 -- its balance transaction, ledger currency = settlement currency, same amount) is matched and nothing
 -- downstream needs it, so millions of matched pairs are never written (marts.reconciliation_summary derives
--- the matched totals). Repeated (type, object) keys are found first on a hash (one narrow GROUP BY, run on
--- its own so it never competes with the join for memory); a hash
--- collision only keeps a few more rows, the exact ranking below is on the real key.
+-- the matched totals). Repeated (type, object) keys are found first on a hash, as equal neighbours of one
+-- sort (run on its own so it never competes with the join for memory). The sort takes every ledger row with
+-- a stripe_id as (type, stripe_id) — no per-row key test — plus the indirect entries as (type, resolved
+-- object): a superset of the keyed entries, so every really repeated key is found. A hash collision or a
+-- spurious repeat (e.g. two manual_adjustment rows) only keeps a few more rows; the exact ranking below is on
+-- the real key, and a kept clean pair makes no finding.
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
-    SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (SELECT hash(type, object_key) AS h FROM recon_entry_keys)
+    SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (
+        SELECT hash(type, stripe_id) AS h FROM staging.stg_ledger_entries WHERE stripe_id IS NOT NULL
+        UNION ALL
+        SELECT hash(type, object_key) FROM recon_indirect
+    )
 ) WHERE h = prev;
 
 CREATE OR REPLACE TEMP TABLE recon_key_candidates AS

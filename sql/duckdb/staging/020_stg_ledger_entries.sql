@@ -23,13 +23,11 @@ SELECT
         WHEN 'dispute_reversal' THEN 'dispute_reversal'
     END AS expected_category,
     CASE WHEN stripe_id IS NOT NULL THEN left(stripe_id, 3) END AS stripe_prefix,
-    -- starts_with is a byte comparison (left() builds a new string per row); the prefixes are ASCII, so both
-    -- agree, and a NULL stripe_id is false.
-    coalesce(CASE type
-        WHEN 'payment' THEN starts_with(stripe_id, 'ch_') OR starts_with(stripe_id, 'py_')
-        WHEN 'credit_purchase' THEN starts_with(stripe_id, 'ch_') OR starts_with(stripe_id, 'py_')
-        WHEN 'refund' THEN starts_with(stripe_id, 're_')
-        WHEN 'dispute' THEN starts_with(stripe_id, 'dp_')
-        WHEN 'dispute_reversal' THEN starts_with(stripe_id, 'dp_')
+    -- One CASE on the 3-character prefix (a slice, no new string per branch); a NULL stripe_id is false.
+    coalesce(CASE stripe_id[1:3]
+        WHEN 'ch_' THEN type IN ('payment', 'credit_purchase')
+        WHEN 'py_' THEN type IN ('payment', 'credit_purchase')
+        WHEN 're_' THEN type = 'refund'
+        WHEN 'dp_' THEN type IN ('dispute', 'dispute_reversal')
     END, false) AS is_direct_key
 FROM raw.ledger_entries;
