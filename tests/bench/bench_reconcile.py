@@ -3,9 +3,12 @@
 Data is generated synthetically with DuckDB straight into the raw lake layout (Parquet): N charge balance
 transactions + N charges, N ledger entries, 0.5% discrepancies (amount changes, entries missing, ledger-only
 entries, duplicates, entries without stripe_id that go through the fuzzy pass). Each measurement runs in its
-own process so peak RSS (VmHWM) is its own.
+own process so peak RSS (VmHWM) is its own. The two are measured alternately, --repeat times each (bare,
+engine, bare, engine, ...), and compared on their medians, so neither side is favoured by running first or by
+a burst of load from other processes on a shared machine; every single run is printed too.
 
-    .venv/bin/python -m tests.bench.bench_reconcile [--sizes 1000000,10000000] [--threads 2] [--memory-limit 3GB]
+    .venv/bin/python -m tests.bench.bench_reconcile [--sizes 1000000,10000000] [--repeat 3] [--threads 2] \
+        [--memory-limit 3GB]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,6 +146,7 @@ def measure(mode: str, workdir: Path, threads: int, memory_limit: str) -> dict[s
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000")
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-limit", default="3GB")
     ap.add_argument("--child")
@@ -152,28 +157,41 @@ def main() -> None:
         child(args.child, Path(args.workdir), args.threads, args.memory_limit)
         return
 
-    lines = ["| balance transactions | ledger entries | discrepancies | engine s | bare join s | ratio | "
-             "engine rows/s | engine peak RSS | bare join peak RSS |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| balance transactions | ledger entries | discrepancies | engine s (median) | bare join s (median) | "
+             "ratio | engine rows/s | engine peak RSS | bare join peak RSS | engine runs s | bare join runs s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for n in (int(s) for s in args.sizes.split(",")):
         workdir = Path(tempfile.mkdtemp(prefix="bench_reconcile_"))
         try:
             t = time.perf_counter()
             generate(workdir / "lake", n)
             gen_s = time.perf_counter() - t
-            bare = measure("bare", workdir, args.threads, args.memory_limit)
-            engine = measure("engine", workdir, args.threads, args.memory_limit)
+            bares, engines = [], []
+            for _ in range(args.repeat):
+                bares.append(measure("bare", workdir, args.threads, args.memory_limit))
+                engines.append(measure("engine", workdir, args.threads, args.memory_limit))
             ledger_rows = pq.ParquetFile(workdir / "lake" / "ledger_entries" / DAY_DIR / "data.parquet").metadata.num_rows
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        engine = engines[-1]
+        for b, e in zip(bares, engines, strict=True):
+            print(f"N={n:,}: engine {e['seconds']:.2f}s ({e['peak_rss_mib']:.0f} MiB) kinds={e['kinds']}; "
+                  f"bare {b['seconds']:.2f}s ({b['peak_rss_mib']:.0f} MiB) kinds={b['kinds']}; "
+                  f"ratio {e['seconds'] / b['seconds']:.2f}")
+        engine_s = statistics.median(e["seconds"] for e in engines)
+        bare_s = statistics.median(b["seconds"] for b in bares)
+        engine_rss = max(e["peak_rss_mib"] for e in engines)
+        bare_rss = max(b["peak_rss_mib"] for b in bares)
         n_disc = sum(engine["kinds"].values())
-        ratio = engine["seconds"] / bare["seconds"]
-        print(f"N={n:,}: generated in {gen_s:.1f}s; engine {engine['seconds']:.2f}s "
-              f"({engine['peak_rss_mib']:.0f} MiB) kinds={engine['kinds']}; bare {bare['seconds']:.2f}s "
-              f"({bare['peak_rss_mib']:.0f} MiB) kinds={bare['kinds']}; ratio {ratio:.2f}")
-        lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine['seconds']:.2f} | {bare['seconds']:.2f} | "
-                     f"{ratio:.2f}× | {n / engine['seconds']:,.0f} | {engine['peak_rss_mib']:,.0f} MiB | "
-                     f"{bare['peak_rss_mib']:,.0f} MiB |")
+        ratio = engine_s / bare_s
+        print(f"N={n:,}: generated in {gen_s:.1f}s; median engine {engine_s:.2f}s, median bare {bare_s:.2f}s, "
+              f"ratio {ratio:.2f} (runs: engine {[round(e['seconds'], 2) for e in engines]}, "
+              f"bare {[round(b['seconds'], 2) for b in bares]})")
+        engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
+        bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
+        lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
+                     f"{ratio:.2f}× | {n / engine_s:,.0f} | {engine_rss:,.0f} MiB | {bare_rss:,.0f} MiB | "
+                     f"{engine_runs} | {bare_runs} |")
     body = (
         "Synthetic charges: N balance transactions + N charges (Parquet, raw lake layout) vs ≈N ledger entries "
         "with 0.5% discrepancies (amount changes, missing in ledger, ledger-only ids, duplicates, entries "
@@ -182,7 +200,8 @@ def main() -> None:
         "DuckDB file over `raw.*` lake views; *bare join* = one `FULL OUTER JOIN` of balance transactions and "
         "ledger on `stripe_id = source` materialising the non-matching rows, same files, same settings. DuckDB "
         f"threads={args.threads}, memory_limit={args.memory_limit}; each measurement in its own process (peak "
-        "RSS = VmHWM). Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
+        f"RSS = VmHWM, the largest of the runs); the two are run alternately {args.repeat}× and the ratio is of "
+        "the medians. Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
         "engineers, so figures move with their load (see docs/reconciliation.md).\n\n"
         + "\n".join(lines)
     )
