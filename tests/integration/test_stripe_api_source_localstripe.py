@@ -7,58 +7,14 @@ refusal and fall back to a newest-first scan that stops below the window, losing
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
-import pytest
 import stripe
 
 from cashbook.sources.stripe_api import StripeApiSource
-
-LAUNCH = ("import aiohttp.web, localstripe.server as s; "
-          "aiohttp.web.run_app(s.app, host='127.0.0.1', port={port}, print=None)")
+from tests.integration.api_fixtures import localstripe_url  # noqa: F401  (fixture: localstripe, a separate process)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def localstripe_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "TMPDIR": str(tmp_path)}  # its pickle store lands here, not in the shared /tmp
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH.format(port=port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"localstripe did not start: {err[-2000:]}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def test_reads_back_customers_and_charges_from_localstripe(localstripe_url: str) -> None:
+def test_reads_back_customers_and_charges_from_localstripe(localstripe_url: str) -> None:  # noqa: F811
     client = stripe.StripeClient("sk_test_local", base_addresses={"api": localstripe_url}, max_network_retries=0)
     customers = [client.v1.customers.create(params={"email": f"u{i}@example.com"}) for i in range(3)]
     pis = []
