@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import psycopg
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cashbook.cli import app
+from cashbook.cli.console import console
 from cashbook.settings import get_settings
-
-console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.command("alerts")

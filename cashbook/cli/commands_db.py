@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from cashbook.cli import app
+from cashbook.cli.console import console
 from cashbook.settings import get_settings
-
-console = Console()
 
 
 @app.command("db-url")

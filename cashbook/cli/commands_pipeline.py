@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cashbook.cli import app
+from cashbook.cli.console import console
 from cashbook.settings import Settings, get_settings
-
-console = Console(width=None if sys.stdout.isatty() else 120)
 
 RAW_SELECTION = "group:stripe or group:ledger"
 WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cashbook.cli import app
+from cashbook.cli.console import console
 from cashbook.money import to_major_str
 
 EXIT_CLEAN, EXIT_BAD_INPUT, EXIT_DISCREPANCIES = 0, 2, 3
 
-console = Console()
 
 
 def _parse_as_of(text: str | None) -> dt.datetime:

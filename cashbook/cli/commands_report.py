@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cashbook.cli import app
+from cashbook.cli.console import console
 from cashbook.settings import get_settings
-
-console = Console()
 
 
 def _month(value: str | None) -> dt.date | None:

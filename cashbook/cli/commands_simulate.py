@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cashbook.cli import app
-
-console = Console()
+from cashbook.cli.console import console
 
 
 def _parse_start(value: str) -> dt.date:
