@@ -118,33 +118,59 @@ class LedgerSourceResource(dg.ConfigurableResource):
     """The company ledger: CSV files and/or the billing API's Postgres table, as minor units."""
 
     source: str = "csv"  # csv | postgres | both
-    csv_paths: list[str] = []  # noqa: RUF012 (pydantic copies field defaults per instance)
+    csv_patterns: list[str] = []  # noqa: RUF012 (pydantic copies field defaults per instance)
     quarantine_dir: str = ""  # set: bad CSV rows go to a rejects file there instead of failing the load
 
     def read_range(self, start: dt.datetime, end: dt.datetime, pg: PostgresResource | None = None) -> pa.Table:
+        return self.read_range_with_info(start, end, pg)[0]
+
+    def read_range_with_info(self, start: dt.datetime, end: dt.datetime, pg: PostgresResource | None = None
+                             ) -> tuple[pa.Table, dict]:
+        """Entries with start <= occurred_at < end, and what was read (files, rejected rows).
+
+        Every configured source must be readable: no CSV matching the patterns, or no ledger table when Postgres
+        is a source, is an error, because an empty read would overwrite the window's partitions with nothing.
+        """
+        from cashbook.settings import expand_globs
+        from cashbook.sources.errors import SourceError
         from cashbook.sources.streams import LEDGER_SCHEMA
 
         parts: list[pa.Table] = []
+        info: dict = {"source": self.source, "rejected_rows": 0}
         if self.source in ("csv", "both"):
             from cashbook.sources.ledger_csv import read_ledger_csv
 
-            for p in self.csv_paths:
-                rejects = Path(self.quarantine_dir) / f"{Path(p).stem}.rejects.csv" if self.quarantine_dir else None
-                table = read_ledger_csv(Path(p), rejects=rejects)
+            files = expand_globs(self.csv_patterns)
+            if not files:
+                raise SourceError("LEDGER_CSV_PATHS", f"no ledger CSV file matches {', '.join(self.csv_patterns)}")
+            info["csv_files"] = ", ".join(str(f) for f in files)
+            for path in files:
+                rejects = None
+                if self.quarantine_dir:
+                    window = f"{start:%Y%m%d}-{end:%Y%m%d}"
+                    rejects = Path(self.quarantine_dir) / f"{path.stem}.{window}.rejects.csv"
+                table = read_ledger_csv(path, rejects=rejects)
+                if rejects is not None and rejects.exists():
+                    info["rejected_rows"] += max(0, sum(1 for _ in rejects.open()) - 1)
+                    info.setdefault("rejects_files", []).append(str(rejects))
                 col = table.column("occurred_at")
                 lo = pa.scalar(start, type=col.type)
                 hi = pa.scalar(end, type=col.type)
                 parts.append(table.filter(pc.and_(pc.greater_equal(col, lo), pc.less(col, hi))).select(
                     LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
-        if self.source in ("postgres", "both") and pg is not None:
+        if self.source in ("postgres", "both"):
             from cashbook.sources.ledger_pg import read_ledger_postgres
 
+            if pg is None:
+                raise SourceError("LEDGER_SOURCE", "the Postgres ledger needs the postgres resource")
             parts.append(read_ledger_postgres(pg.url(), start, end))
         if not parts:
-            return pa.Table.from_pylist([], schema=LEDGER_SCHEMA)
+            return pa.Table.from_pylist([], schema=LEDGER_SCHEMA), info
         table = pa.concat_tables(parts)
         _refuse_shared_entry_ids(table)
-        return table.sort_by([("occurred_at", "ascending"), ("entry_id", "ascending")])
+        if "rejects_files" in info:
+            info["rejects_files"] = ", ".join(info["rejects_files"])
+        return table.sort_by([("occurred_at", "ascending"), ("entry_id", "ascending")]), info
 
 
 def _refuse_shared_entry_ids(table: pa.Table) -> None:

@@ -102,23 +102,28 @@ class Settings(BaseSettings):
     def reports_dir(self) -> Path:
         return self.cashbook_home / "reports"
 
-    def ledger_csv_files(self) -> list[Path]:
-        """Expand the configured ledger CSV paths; globs are sorted so runs are deterministic."""
-        import glob
+    def ledger_csv_patterns(self) -> list[str]:
+        """The configured ledger CSV files or globs; expanded when a run reads them (files come and go)."""
+        if self.ledger_csv_paths:
+            return [p.strip() for p in self.ledger_csv_paths.split(",") if p.strip()]
+        return [str(self.cashbook_home / "ledger" / "*.csv")]
 
-        patterns = (
-            [p.strip() for p in self.ledger_csv_paths.split(",") if p.strip()]
-            if self.ledger_csv_paths
-            else [str(self.cashbook_home / "ledger" / "*.csv")]
-        )
-        files: list[Path] = []
-        for pattern in patterns:
-            matches = sorted(glob.glob(pattern))
-            if matches:
-                files.extend(Path(m) for m in matches)
-            elif not any(ch in pattern for ch in "*?["):
-                files.append(Path(pattern))  # a named file that is missing is reported by the reader
-        return files
+
+def expand_globs(patterns: list[str]) -> list[Path]:
+    """Files matching the patterns, sorted per pattern so runs are deterministic.
+
+    A pattern without wildcards is kept even when the file is missing, so the reader reports it by name.
+    """
+    import glob
+
+    files: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern))
+        if matches:
+            files.extend(Path(m) for m in matches)
+        elif not any(ch in pattern for ch in "*?["):
+            files.append(Path(pattern))
+    return files
 
 
 def load_settings(**overrides: object) -> Settings:

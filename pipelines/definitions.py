@@ -35,7 +35,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "ledger": LedgerSourceResource(
             source=settings.ledger_source,
-            csv_paths=[str(p) for p in settings.ledger_csv_files()],
+            csv_patterns=settings.ledger_csv_patterns(),
             quarantine_dir=str(settings.cashbook_home / "rejects") if settings.ledger_rejects == "quarantine" else "",
         ),
     }

@@ -22,10 +22,11 @@ def ledger_entries(
 ) -> dg.MaterializeResult:
     start, end, days = window_days(context)
     try:
-        data = ledger.read_range(start, end, postgres)
+        data, info = ledger.read_range_with_info(start, end, postgres)
     except (SourceError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"raw/ledger_entries: {exc}; previous partition data left intact") from exc
+    if info["rejected_rows"]:
+        context.log.warning(f"{info['rejected_rows']} malformed ledger rows quarantined to {info['rejects_files']}")
     return dg.MaterializeResult(
-        metadata=write_window(context, lake.path, "ledger_entries", data, "occurred_at", days,
-                              extra={"source": ledger.source})
+        metadata=write_window(context, lake.path, "ledger_entries", data, "occurred_at", days, extra=info)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,8 @@ def read_ledger_csv(path: Path, *, rejects: Path | None = None) -> pa.Table:
             except csv.Error as exc:
                 raise SourceError(f"{path}:{line}", f"malformed CSV: {exc}") from None
             start, line = line, reader.line_num + 1
-            if not fields or all(not f.strip() for f in fields):
-                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line; a row of empty fields is a bad row, reported below
             try:
                 row = _parse_row(fields, f"csv:{path.name}:{start}")
                 first = seen.get(row["entry_id"])
@@ -121,11 +122,16 @@ def read_ledger_csv(path: Path, *, rejects: Path | None = None) -> pa.Table:
 
 
 def _write_rejects(path: Path, bad: list[tuple[int, list[str], str]]) -> None:
-    """The rejects file keeps the original fields (padded/truncated to the header) plus line and reason."""
+    """The rejects file keeps the original fields (padded/truncated to the header) plus line and reason.
+
+    Written to a temporary file and renamed, so a reader never sees half a rejects file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow([*HEADER, "line", "reason"])
         for line, fields, reason in bad:
             padded = (fields + [""] * len(HEADER))[: len(HEADER)]
             w.writerow([*padded, line, reason])
+    os.replace(tmp, path)

@@ -22,11 +22,15 @@ def ledger_table_exists(conn: psycopg.Connection) -> bool:
 
 
 def read_ledger_postgres(pg_url: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
-    """Entries with start <= occurred_at < end; an absent table (API never migrated) reads as empty."""
+    """Entries with start <= occurred_at < end.
+
+    An absent table is an error, not an empty ledger: reading nothing would overwrite the window with nothing.
+    """
     rows = []
     with psycopg.connect(pg_url) as conn:
         if not ledger_table_exists(conn):
-            return pa.Table.from_pylist([], schema=LEDGER_SCHEMA)
+            raise SourceError("postgres:ledger_entries", "table does not exist; run `cashbook migrate` (the billing "
+                              "API creates and fills it) or set LEDGER_SOURCE=csv")
         for rec in conn.execute(_QUERY, (start, end)):
             entry_id, occurred_at, typ, amount, currency, stripe_id, customer_id, description = rec
             where = f"postgres:ledger_entries[{entry_id}]"

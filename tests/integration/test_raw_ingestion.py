@@ -136,7 +136,7 @@ def test_unknown_currency_is_refused_with_location(setup) -> None:
 
 def test_bad_ledger_amount_names_file_and_line(setup, tmp_path: Path) -> None:
     _settings, resources, _ = setup
-    bad = Path(resources["ledger"].csv_paths[0])
+    bad = Path(resources["ledger"].csv_patterns[0])
     bad.write_text(bad.read_text() + "le_3,2025-03-01T10:00:00+00:00,payment,12.345,usd,,cus_2,three decimals\n")
     result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources, raise_on_error=False)
     assert not result.success
@@ -156,7 +156,7 @@ def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup, pg_url: st
                      "VALUES ('le_api_1', '2025-03-01T09:00:00Z', 'credit_purchase', 500, 'usd', 'pi_1')")
     from assets.resources import LedgerSourceResource
 
-    both = {**resources, "ledger": LedgerSourceResource(source="both", csv_paths=resources["ledger"].csv_paths)}
+    both = {**resources, "ledger": LedgerSourceResource(source="both", csv_patterns=resources["ledger"].csv_patterns)}
     assert dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=both).success
     rows = pq.read_table(partition_path(settings.lake_dir, "ledger_entries", dt.date(2025, 3, 1))).to_pylist()
     assert sorted((r["entry_id"], r["source"].split(":")[0]) for r in rows) == [("le_1", "csv"), ("le_api_1", "postgres")]
@@ -169,3 +169,48 @@ def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup, pg_url: st
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert any("entry_id 'le_1' appears in more than one ledger source" in e.event_specific_data.error.message
                for e in failures)
+
+
+def test_no_ledger_file_is_an_error_not_an_empty_ledger(setup, tmp_path: Path) -> None:
+    from assets.resources import LedgerSourceResource
+
+    settings, resources, _ = setup
+    assert dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources).success
+    path = partition_path(settings.lake_dir, "ledger_entries", dt.date(2025, 3, 1))
+    before = path.read_bytes()
+    nothing = {**resources, "ledger": LedgerSourceResource(csv_patterns=[str(tmp_path / "none" / "*.csv")])}
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=nothing, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert any("no ledger CSV file matches" in e.event_specific_data.error.message for e in failures)
+    assert path.read_bytes() == before  # yesterday's ledger is not replaced by nothing
+
+
+def test_postgres_ledger_without_table_is_an_error(setup, pg_url: str) -> None:
+    from assets.resources import LedgerSourceResource
+
+    _settings, resources, _ = setup
+    pg_only = {**resources, "ledger": LedgerSourceResource(source="postgres")}
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=pg_only, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert any("ledger_entries: table does not exist" in e.event_specific_data.error.message for e in failures)
+
+
+def test_quarantine_reports_rejected_rows(setup, tmp_path: Path) -> None:
+    from assets.resources import LedgerSourceResource
+
+    settings, resources, _ = setup
+    csv = Path(resources["ledger"].csv_patterns[0])
+    csv.write_text(csv.read_text() + "le_3,2025-03-01T10:00:00+00:00,payment,12.345,usd,,cus_2,three decimals\n"
+                   ",,,,,,,\n")
+    quarantine = tmp_path / "rejects"
+    q = {**resources, "ledger": LedgerSourceResource(csv_patterns=[str(csv)], quarantine_dir=str(quarantine))}
+    result = dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=q)
+    meta = next(m for m in result.get_asset_materialization_events()
+                if m.asset_key == dg.AssetKey(["raw", "ledger_entries"])).materialization.metadata
+    assert meta["rejected_rows"].value == 2  # the bad amount and the row of empty fields: neither silently dropped
+    rejects = list(quarantine.glob("*.rejects.csv"))
+    assert len(rejects) == 1 and "le_3" in rejects[0].read_text()
+    rows = pq.read_table(partition_path(settings.lake_dir, "ledger_entries", dt.date(2025, 3, 1))).to_pylist()
+    assert [r["entry_id"] for r in rows] == ["le_1"]
