@@ -352,6 +352,10 @@ def test_presentment_differs_from_settlement(tmp_path: Path) -> None:
     mism = rows[0] if rows[0]["kind"] == "amount_mismatch" else rows[1]
     assert (mism["currency"], mism["stripe_amount"], mism["ledger_amount"], mism["difference"]) == (
         "eur", 1000, 1050, -50)
+    cur = next(r for r in rows if r["kind"] == "currency_mismatch")
+    # every amount is in the row's currency (gbp): the usd settlement amount only appears in detail
+    assert (cur["currency"], cur["stripe_amount"], cur["ledger_amount"], cur["difference"]) == ("gbp", None, 1000, None)
+    assert "1085 usd" in cur["detail"]
 
 
 def test_manual_adjustments_are_not_matched(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@
 --   ambiguous_match: ledger entry only (candidate balance transactions listed in detail)
 --   payout_mismatch: payout only
 -- difference = coalesce(stripe_amount, 0) − coalesce(ledger_amount, 0); NULL for currency_mismatch and
--- ambiguous_match, where no single comparable Stripe amount exists. Pending = inside the grace window:
+-- ambiguous_match, where no single comparable Stripe amount exists. Every amount is in minor units of the row's
+-- currency: for currency_mismatch stripe_amount is NULL (the settlement amount is in another currency) and the
+-- settlement amount and currency are spelled out in detail. Pending = inside the grace window:
 -- the movement or entry is at or after as_of − grace_days.
 CREATE SCHEMA IF NOT EXISTS marts;
 CREATE OR REPLACE TABLE marts.discrepancies AS
@@ -19,13 +21,14 @@ key_findings AS (
         CASE basis WHEN 'none' THEN 'currency_mismatch' ELSE 'amount_mismatch' END AS kind,
         balance_transaction_id, resolved_object_id AS stripe_object_id, entry_id AS ledger_entry_id,
         NULL AS payout_id, currency,
-        CASE basis WHEN 'none' THEN settlement_amount ELSE compared_amount END AS stripe_amount,
+        CASE basis WHEN 'none' THEN NULL ELSE compared_amount END AS stripe_amount,
         amount AS ledger_amount,
         CASE basis WHEN 'none' THEN NULL ELSE compared_amount - amount END AS difference,
         bt_created_at AS occurred_at,
         CASE basis
-            WHEN 'none' THEN printf('ledger currency %s is neither the settlement currency %s nor the presentment currency %s',
-                                    currency, settlement_currency, coalesce(presentment_currency, '?'))
+            WHEN 'none' THEN printf('ledger currency %s is neither the settlement currency %s nor the presentment currency %s '
+                                    '(Stripe: %d %s settled)', currency, settlement_currency,
+                                    coalesce(presentment_currency, '?'), settlement_amount, settlement_currency)
             ELSE printf('%s %s: compared on the %s amount', type, resolved_object_id, basis)
         END AS detail
     FROM recon_key_compare
