@@ -1,17 +1,32 @@
-"""Sensors: the warehouse rebuilds after raw data lands."""
-
+"""The warehouse rebuilds after raw data lands, whichever way it landed (schedule, UI, CLI backfill)."""
 
 import dagster as dg
 
-from pipelines.jobs import raw_job, warehouse_job
+from assets.warehouse.staging import RAW_KEYS
+from pipelines.jobs import warehouse_job
+
+_DONE_OK = {dg.DagsterRunStatus.SUCCESS}
+_DONE_BAD = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[raw_job],
-    request_job=warehouse_job,
+@dg.multi_asset_sensor(
+    monitored_assets=RAW_KEYS,
+    job=warehouse_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When raw ingestion succeeds, rebuild staging, reconciliation and marts.",
+    minimum_interval_seconds=60,
+    description="After raw assets materialize in a run that succeeded (its blocking data-quality checks passed), "
+    "rebuild staging, reconciliation and marts once.",
 )
-def warehouse_after_raw(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"warehouse-after-{context.dagster_run.run_id}")
+def warehouse_after_raw(context: dg.MultiAssetSensorEvaluationContext):
+    latest = {k: r for k, r in context.latest_materialization_records_by_key().items() if r is not None}
+    if not latest:
+        return dg.SkipReason("no new raw materializations")
+    runs = {r.run_id: context.instance.get_run_by_id(r.run_id) for r in latest.values()}
+    pending = [rid for rid, run in runs.items() if run is not None and run.status not in _DONE_OK | _DONE_BAD]
+    if pending:  # cursors stay put: decide when the run has finished and its checks have spoken
+        return dg.SkipReason(f"waiting for run(s) {', '.join(sorted(pending))} to finish")
+    good = sorted(rid for rid, run in runs.items() if run is not None and run.status in _DONE_OK)
+    context.advance_all_cursors()
+    if not good:
+        return dg.SkipReason("raw data landed only in failed runs (blocking checks): the warehouse is not rebuilt")
+    return dg.RunRequest(run_key="warehouse-after-" + "-".join(good)[:200])

@@ -40,7 +40,20 @@ def stripe_events_refresh(context: dg.SensorEvaluationContext):
     if not days:
         return dg.SkipReason(f"{plan.events_seen} events since {since}; nothing older than the lookback changed")
     return [
-        dg.RunRequest(run_key=f"refresh-{day.isoformat()}-{now.isoformat()}", partition_key=day.isoformat(),
-                      tags={"cashbook/reason": "stripe-events-refresh"})
-        for day in days
+        dg.RunRequest(run_key=f"refresh-{first.isoformat()}-{last.isoformat()}-{now.isoformat()}",
+                      tags={"dagster/asset_partition_range_start": first.isoformat(),
+                            "dagster/asset_partition_range_end": last.isoformat(),
+                            "cashbook/reason": "stripe-events-refresh"})
+        for first, last in contiguous_ranges(days)
     ]
+
+
+def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """[d1, d2, d3, d7] → [(d1, d3), (d7, d7)]: one single-run backfill per stretch of consecutive days."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges

@@ -49,9 +49,19 @@ def test_changed_old_objects_request_their_days(api_env) -> None:
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=25)).isoformat()
     ctx = dg.build_sensor_context(cursor=since)
     requests = stripe_events_refresh(ctx)
-    assert [r.partition_key for r in requests] == [START.isoformat()]  # the charges' day, older than the lookback
+    # the charges' day, older than the lookback, as one single-run range
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in requests] == [(START.isoformat(), START.isoformat())]
     assert requests[0].tags["cashbook/reason"] == "stripe-events-refresh"
     assert dt.datetime.fromisoformat(ctx.cursor) > dt.datetime.fromisoformat(since)
+
+
+def test_contiguous_days_become_one_range_each() -> None:
+    from pipelines.stripe_refresh import contiguous_ranges
+
+    d = dt.date(2025, 3, 1)
+    days = [d, d + dt.timedelta(days=2), d + dt.timedelta(days=1), d + dt.timedelta(days=6), d]
+    assert contiguous_ranges(days) == [(d, d + dt.timedelta(days=2)), (d + dt.timedelta(days=6),) * 2]
 
 
 def test_gap_longer_than_retention_fails_with_backfill_command(api_env) -> None:

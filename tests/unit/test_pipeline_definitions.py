@@ -6,6 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
+from assets.warehouse.staging import RAW_KEYS
 from pipelines.definitions import defs
 from pipelines.jobs import raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule, lookback_range
@@ -54,22 +55,45 @@ def test_schedule_runs_yesterday_plus_lookback_as_one_range_run() -> None:
     assert request.run_key == "raw-2025-06-09"
 
 
-def test_warehouse_sensor_requests_a_rebuild_after_raw_success() -> None:
+BT = dg.AssetKey(["raw", "stripe_balance_transactions"])
+
+
+def _landed(instance: dg.DagsterInstance, *, check_passes: bool) -> str:
+    """A stand-in run that materializes raw balance transactions, then runs a blocking check."""
+
+    @dg.asset(key=BT)
+    def bts() -> None:
+        return None
+
+    @dg.asset_check(asset=BT, blocking=True)
+    def quality() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=check_passes)
+
+    return dg.materialize([bts, quality], instance=instance, raise_on_error=False).run_id
+
+
+def _tick(instance: dg.DagsterInstance, cursor: str | None = None):
+    ctx = dg.build_multi_asset_sensor_context(monitored_assets=RAW_KEYS, instance=instance,
+                                              definitions=defs, cursor=cursor)
+    return warehouse_after_raw(ctx), ctx
+
+
+def test_warehouse_sensor_rebuilds_after_a_successful_raw_run_only() -> None:
     assert warehouse_after_raw.default_status == dg.DefaultSensorStatus.RUNNING
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([_noop], instance=instance)
-    run = instance.get_run_by_id(result.run_id)
-    ctx = dg.build_run_status_sensor_context(
-        sensor_name=warehouse_after_raw.name, dagster_instance=instance, dagster_run=run,
-        dagster_event=result.get_run_success_event(),
-    )
-    request = warehouse_after_raw(ctx)
-    assert request.run_key == f"warehouse-after-{run.run_id}"
+    result, _ = _tick(instance)
+    assert isinstance(result, dg.SkipReason) and "no new raw materializations" in result.skip_message
 
+    bad = _landed(instance, check_passes=False)  # the blocking check failed: the run failed
+    result, ctx = _tick(instance)
+    assert isinstance(result, dg.SkipReason) and "failed runs" in result.skip_message
 
-@dg.asset
-def _noop() -> None:
-    return None
+    good = _landed(instance, check_passes=True)
+    result, ctx = _tick(instance, ctx.cursor)
+    assert isinstance(result, dg.RunRequest) and result.run_key == f"warehouse-after-{good}"
+    assert bad != good
+    result, _ = _tick(instance, ctx.cursor)  # cursors advanced: nothing new, no second rebuild
+    assert isinstance(result, dg.SkipReason)
 
 
 def test_demo_window_ends_today_and_respects_first_partition() -> None:
