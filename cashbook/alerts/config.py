@@ -22,6 +22,10 @@ class RuleConfig(BaseModel):
     severity: str = "error"
     min_attempts: int = 0
     min_events: int = 0
+    per_currency: dict[str, float] = {}  # currency -> threshold in major units
+
+    def threshold_for(self, currency: str) -> float:
+        return self.per_currency.get(currency.lower(), self.threshold)
 
 
 class AlertsConfig(BaseModel):

@@ -16,7 +16,7 @@ import duckdb
 import psycopg
 
 from cashbook.alerts.config import AlertsConfig
-from cashbook.money import to_major_str
+from cashbook.money import to_major_str, to_minor
 
 SQL = Path(__file__).resolve().parents[2] / "sql" / "postgres" / "alerts"
 
@@ -129,14 +129,18 @@ def open_discrepancies_count(ctx: RuleContext) -> list[Observation]:
 
 
 def open_discrepancies_amount(ctx: RuleContext) -> list[Observation]:
+    """Thresholds are in major units per currency (config), compared in that currency's minor units."""
     cfg = ctx.config.rule("open_discrepancies_amount")
     out = []
     for cur, _n, amount in _discrepancy_rows(ctx):
         amount = int(amount)
-        shown = to_major_str(amount, cur) if cur != "(none)" else str(amount)
-        limit = to_major_str(int(cfg.threshold), cur) if cur != "(none)" else str(int(cfg.threshold))
+        if cur == "(none)":
+            limit_minor, shown, limit = int(cfg.threshold), str(amount), str(int(cfg.threshold))
+        else:
+            limit_minor = to_minor(str(cfg.threshold_for(cur)), cur)  # exact, via the decimal string
+            shown, limit = to_major_str(amount, cur), to_major_str(limit_minor, cur)
         out.append(Observation(
-            "open_discrepancies_amount", cur, float(amount), cfg.threshold, amount > cfg.threshold,
+            "open_discrepancies_amount", cur, float(amount), float(limit_minor), amount > limit_minor,
             f"Open discrepancies total {shown} {cur.upper()} (threshold {limit})",
             {"admin": _admin(ctx, f"/api/admin/discrepancies?status=open&currency={cur}"),
              "asset": _asset(ctx, "marts/discrepancies")},
@@ -174,14 +178,21 @@ def stripe_data_stale(ctx: RuleContext) -> list[Observation]:
 
 
 def payout_mismatch(ctx: RuleContext) -> list[Observation]:
+    """Any open payout_mismatch pages: an unexplained amount above the threshold, or members missing."""
     cfg = ctx.config.rule("payout_mismatch")
     _need(ctx, "analytics.discrepancies", "reconciliation not published yet")
-    return [Observation(
-        "payout_mismatch", payout, float(abs(diff)), cfg.threshold, abs(diff) > cfg.threshold,
-        f"Payout {payout} differs from its balance transactions by {to_major_str(int(diff), cur)} {cur.upper()}",
-        {"admin": _admin(ctx, f"/api/admin/discrepancies?kind=payout_mismatch&payout_id={payout}"),
-         "asset": _asset(ctx, "marts/payout_reconciliation")},
-    ) for payout, cur, diff in _q(ctx, "open_payout_mismatches")]
+    out = []
+    for payout, cur, diff, detail in _q(ctx, "open_payout_mismatches"):
+        diff = int(diff or 0)
+        what = (f"differs from its balance transactions by {to_major_str(diff, cur)} {cur.upper()}" if diff
+                else f"has members missing from its membership ({detail})")
+        out.append(Observation(
+            "payout_mismatch", payout, float(abs(diff)), cfg.threshold, diff == 0 or abs(diff) > cfg.threshold,
+            f"Payout {payout} {what}",
+            {"admin": _admin(ctx, f"/api/admin/discrepancies?kind=payout_mismatch&payout_id={payout}"),
+             "asset": _asset(ctx, "marts/payout_reconciliation")},
+        ))
+    return out
 
 
 RULES: dict[str, Callable[[RuleContext], list[Observation]]] = {

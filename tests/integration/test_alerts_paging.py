@@ -170,3 +170,19 @@ def test_churn_rule_ignores_the_running_month(pg_url: str, tmp_path: Path) -> No
                                now=dt.datetime(2025, 7, 20, tzinfo=dt.UTC))
     assert [(o.scope, o.value, o.breached) for o in report.observations] == [("usd", 0.12, True)]
     assert "in 2025-06 (usd)" in report.observations[0].summary
+
+
+def test_amount_thresholds_are_major_units_per_currency(pg_url: str, tmp_path: Path) -> None:
+    migrate(pg_url)
+    rows = []
+    for cur, diff in (("usd", 100_001), ("jpy", 140_000), ("kwd", 1_000_001)):
+        rows.append({**_disc("amount_mismatch", f"d-{cur}", diff), "currency": cur})
+    rows.append({**_disc("payout_mismatch", "d-po", 0, "po_incomplete"), "detail": "2 members not in the export"})
+    _publish(pg_url, rows, "run1")
+    report = evaluate_and_page(pg_url, tmp_path, load_alerts_config(env={}), [LogSink()],
+                               rules=["open_discrepancies_amount", "payout_mismatch"], now=NOW)
+    got = {(o.rule, o.scope): (o.threshold, o.breached) for o in report.observations}
+    assert got[("open_discrepancies_amount", "usd")] == (100_000, True)       # 1,000.00 usd
+    assert got[("open_discrepancies_amount", "jpy")] == (150_000, False)      # ¥150,000 (per-currency override)
+    assert got[("open_discrepancies_amount", "kwd")] == (1_000_000, True)     # 1,000.000 kwd: three decimals
+    assert got[("payout_mismatch", "po_incomplete")][1]  # missing members page even with no difference
