@@ -38,10 +38,12 @@ def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: 
             "SELECT count(*) FROM _run_discrepancies r WHERE NOT EXISTS "
             "(SELECT 1 FROM analytics.discrepancies d WHERE d.discrepancy_id = r.discrepancy_id)").fetchone()[0]
         conn.execute((SQL / "discrepancies_merge.sql").read_text(), params)
+        superseded = conn.execute((SQL / "discrepancies_supersede_pending.sql").read_text(), params).rowcount
         resolved = conn.execute((SQL / "discrepancies_resolve_missing.sql").read_text(), params).rowcount
         after = {k: v for k, v in conn.execute(
             "SELECT status, count(*) FROM analytics.discrepancies GROUP BY status").fetchall()}
-    return {"found": rows.num_rows, "new": new, "auto_resolved": resolved, "open": after.get("open", 0),
+    return {"found": rows.num_rows, "new": new, "auto_resolved": resolved, "superseded": superseded,
+            "open": after.get("open", 0),
             "resolved_total": after.get("resolved", 0), "open_before": before.get("open", 0)}
 
 

@@ -59,3 +59,20 @@ def test_lifecycle_across_runs(pg_url: str) -> None:
     publish_discrepancies(pg_url, _rows("a", "b"), run_id="run4", seen_at=t4)
     assert {k: v[:2] for k, v in _status(pg_url).items()} == {
         "a": ("open", None), "b": ("open", None), "c": ("resolved", "manual")}
+
+
+def test_pending_that_becomes_missing_is_superseded_not_resolved(pg_url: str) -> None:
+    migrate(pg_url)
+    base = {"stripe_balance_transaction_id": "txn_1", "stripe_object_id": "ch_1", "ledger_entry_id": None,
+            "payout_id": None, "currency": "usd", "stripe_amount": 4900, "ledger_amount": None, "difference": 4900,
+            "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": ""}
+    publish_discrepancies(pg_url, pa.Table.from_pylist([{**base, "discrepancy_id": "p1", "kind": "pending"}]
+                                                       ).select(COLUMNS), run_id="r1")
+    counts = publish_discrepancies(pg_url, pa.Table.from_pylist(
+        [{**base, "discrepancy_id": "m1", "kind": "missing_in_ledger"}]).select(COLUMNS), run_id="r2")
+    assert counts["superseded"] == 1 and counts["auto_resolved"] == 0
+    with psycopg.connect(pg_url) as conn:
+        rows = dict((r[0], r[1:]) for r in conn.execute(
+            "SELECT discrepancy_id, status, resolution_source, resolution_note FROM analytics.discrepancies"))
+    assert rows["p1"] == ("resolved", "superseded", "became missing_in_ledger m1")
+    assert rows["m1"][:2] == ("open", None)
