@@ -167,9 +167,17 @@ class StripeGateway:
         return self._call(self._client.v1.payment_intents.confirm, payment_intent_id,
                           options=self._opts(idempotency_key))
 
-    def list_refunds(self, charge_id: str) -> list[StripeDict]:
-        page = self._call(self._client.v1.refunds.list, params={"charge": charge_id, "limit": 100})
-        return list(page.get("data") or [])
+    def list_refunds(self, charge_id: str, *, page_size: int = 100) -> list[StripeDict]:
+        """Every refund of the charge: follows `has_more` with `starting_after` (a page holds ≤ 100)."""
+        refunds: list[StripeDict] = []
+        params: dict[str, Any] = {"charge": charge_id, "limit": page_size}
+        while True:
+            page = self._call(self._client.v1.refunds.list, params=params)
+            data = list(page.get("data") or [])
+            refunds.extend(data)
+            if not page.get("has_more") or not data:
+                return refunds
+            params = {**params, "starting_after": data[-1]["id"]}
 
     @staticmethod
     def latest_charge_id(payment_intent: StripeDict) -> str | None:
