@@ -4,6 +4,8 @@ One event per transaction: claim with `FOR UPDATE SKIP LOCKED` (several workers 
 event), run the handler inside a savepoint, mark the event processed in the same transaction, so an
 effect and its "processed" mark commit together or not at all. A failing handler is retried with
 exponential backoff; after `max_attempts` failures the event goes to `manual_review` with its error.
+A `state.AmountMismatch` is not transient (Stripe's amount will not change on retry): it goes to
+`manual_review` on its first attempt.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Worker:
                     outcome = dispatch(conn, event, self.ctx)
             except Exception as exc:
                 attempts += 1
-                final = attempts >= self.config.max_attempts
+                final = attempts >= self.config.max_attempts or isinstance(exc, state.AmountMismatch)
                 delay = backoff(attempts, self.config.backoff_seconds, self.config.backoff_max_seconds)
                 message = f"{type(exc).__name__}: {exc}"
                 conn.execute(

@@ -170,3 +170,24 @@ def test_duplicate_storm_small(running_api_factory, pg_url: str) -> None:  # noq
     wait_until(lambda: settled(pg_url, 100), timeout=60)
     assert q(pg_url, "SELECT count(*), count(DISTINCT stripe_id) FROM ledger_entries") == [(100, 100)]
     assert q(pg_url, "SELECT count(*) FROM webhook_events")[0][0] == 100
+
+
+def test_amount_mismatch_goes_to_manual_review_at_once(running_api_factory, pg_url: str) -> None:  # noqa: F811
+    """Stripe's amount will not change on retry: one attempt, manual_review, nothing granted or booked."""
+    api = running_api_factory(worker_max_attempts=5)
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("INSERT INTO users (id, email) VALUES ('mia', 'mia@example.test')")
+        conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount, currency,"
+                     " status) VALUES ('cp_mia', 'mia', 'credit_purchase', 'pi_mismatch_1', 'resume_5', 5, 1999,"
+                     " 'usd', 'requires_confirmation')")
+    event = load_event("payment_intent.succeeded", object={"id": "pi_mismatch_1", "amount": 2000})
+    assert post(api, event).status_code == 200
+    wait_until(lambda: q(pg_url, "SELECT status FROM webhook_events")[0][0] in ("manual_review", "processed"))
+    status, attempts, error = q(pg_url, "SELECT status, attempts, last_error FROM webhook_events")[0]
+    assert (status, attempts) == ("manual_review", 1)
+    assert error.startswith("AmountMismatch") and "2000" in error and "1999" in error
+    assert q(pg_url, "SELECT count(*) FROM error_logs WHERE source = 'webhook_worker'") == [(1,)]
+    assert q(pg_url, "SELECT count(*) FROM credit_movements") == [(0,)]
+    assert q(pg_url, "SELECT count(*) FROM credit_balances") == [(0,)]
+    assert q(pg_url, "SELECT count(*) FROM ledger_entries") == [(0,)]
+    assert q(pg_url, "SELECT status FROM payment_attempts") == [("requires_confirmation",)]
