@@ -57,7 +57,8 @@ BillingDep = Annotated[BillingService, Depends(billing_service)]
 
 def idempotency(request: Request, pool: PoolDep, user: UserDep, settings: SettingsDep) -> Idempotency:
     return Idempotency(pool, user.user_id, request.headers.get("Idempotency-Key"), request.method,
-                       request.url.path, settings.idempotency_ttl_hours)
+                       request.url.path, settings.idempotency_ttl_hours,
+                       settings.idempotency_lease_seconds)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

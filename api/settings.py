@@ -34,6 +34,8 @@ class ApiSettings(BaseSettings):
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_lease_seconds: float = Field(
+        default=60.0, gt=0, description="An in-progress Idempotency-Key claim older than this is taken over.")
 
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)

@@ -4,6 +4,12 @@ Same key + same body → the stored response is replayed; same key + another bod
 request is still running → 409 (retry later). Client errors (4xx problems) are stored like successes, as
 Stripe does; an unexpected failure releases the key so the client may retry. The key also seeds the
 operation id, from which the outgoing Stripe idempotency keys are derived.
+
+A claim is a lease: if the process running the first request dies, its row (status NULL) would block the key
+until it expires. Once `locked_at` is older than `lease_seconds`, the next request with the same key and body
+takes the claim over (one winner: a conditional UPDATE) and runs the operation again — safe, because it
+derives the same Stripe idempotency keys and our writes are keyed. Only the current holder (matched by
+`locked_at`) may release the claim; the first stored response wins.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ MAX_KEY_LEN = 200
 
 class Idempotency:
     def __init__(self, pool: ConnectionPool, user_id: str, key: str | None, method: str, path: str,
-                 ttl_hours: int) -> None:
+                 ttl_hours: int, lease_seconds: float = 60.0) -> None:
         if key is not None and not (0 < len(key) <= MAX_KEY_LEN):
             raise Problem(400, "bad_idempotency_key", f"Idempotency-Key must be 1..{MAX_KEY_LEN} characters")
         self.pool, self.user_id, self.key = pool, user_id, key
         self.method, self.path, self.ttl_hours = method, path, ttl_hours
+        self.lease_seconds = lease_seconds
+        self._locked_at: Any = None  # our claim's lease stamp, set by `_claim`
 
     def operation_id(self) -> str:
         """Stable for a given (user, key) so retries reuse the same Stripe idempotency keys."""
@@ -76,10 +84,20 @@ class Idempotency:
             conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND expires_at < now()",
                          (self.user_id, self.key))
             inserted = conn.execute(
-                "INSERT INTO idempotency_keys (user_id, key, method, path, request_hash, expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, now() + make_interval(hours => %s)) ON CONFLICT DO NOTHING",
-                (self.user_id, self.key, self.method, self.path, request_hash, self.ttl_hours)).rowcount
+                "INSERT INTO idempotency_keys (user_id, key, method, path, request_hash, expires_at, locked_at)"
+                " VALUES (%s, %s, %s, %s, %s, now() + make_interval(hours => %s), clock_timestamp())"
+                " ON CONFLICT DO NOTHING RETURNING locked_at",
+                (self.user_id, self.key, self.method, self.path, request_hash, self.ttl_hours)).fetchone()
             if inserted:
+                self._locked_at = inserted[0]
+                return None
+            taken = conn.execute(
+                "UPDATE idempotency_keys SET locked_at = clock_timestamp() WHERE user_id = %s AND key = %s"
+                " AND request_hash = %s AND status_code IS NULL"
+                " AND locked_at < clock_timestamp() - make_interval(secs => %s) RETURNING locked_at",
+                (self.user_id, self.key, request_hash, self.lease_seconds)).fetchone()
+            if taken:  # the previous holder's lease ran out (it crashed): the claim is ours now
+                self._locked_at = taken[0]
                 return None
             row = conn.execute(
                 "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = %s AND key = %s",
@@ -96,13 +114,13 @@ class Idempotency:
 
     def _store(self, status: int, response: Any) -> None:
         with self.pool.connection() as conn:
-            conn.execute("UPDATE idempotency_keys SET status_code = %s, response = %s WHERE user_id = %s AND key = %s",
-                         (status, Jsonb(response), self.user_id, self.key))
+            conn.execute("UPDATE idempotency_keys SET status_code = %s, response = %s WHERE user_id = %s AND key = %s"
+                         " AND status_code IS NULL", (status, Jsonb(response), self.user_id, self.key))
 
     def _release(self) -> None:
         with self.pool.connection() as conn:
-            conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND status_code IS NULL",
-                         (self.user_id, self.key))
+            conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND status_code IS NULL"
+                         " AND locked_at = %s", (self.user_id, self.key, self._locked_at))
 
 
 def _jsonable(value: Any) -> Any:

@@ -140,3 +140,36 @@ def test_idempotency_key_replays_and_conflicts(running_api_factory, localstripe_
     bad2 = api.client.post("/api/billing/purchase-resume", json={"pack_id": "nope"},
                            headers={**api.token("dave"), "Idempotency-Key": "k-404"})
     assert bad.status_code == bad2.status_code == 404 and bad2.headers["content-type"] == "application/problem+json"
+
+
+def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
+        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+    """A claim left by a crashed process (status NULL) blocks only for the lease, not for the key's 24 h."""
+    api = running_api_factory(localstripe_url, idempotency_lease_seconds=60)
+    h = {**api.token("fay"), "Idempotency-Key": "k-crash"}
+    first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
+    assert first.status_code == 201, first.text
+
+    def abandon(age_seconds: int) -> None:
+        """What a crash after the Stripe call and before storing the response leaves behind."""
+        with psycopg.connect(pg_url) as conn:
+            n = conn.execute("UPDATE idempotency_keys SET status_code = NULL, response = NULL,"
+                             " locked_at = now() - make_interval(secs => %s) WHERE user_id = 'fay' AND key = 'k-crash'",
+                             (age_seconds,)).rowcount
+            assert n == 1
+
+    abandon(5)  # a fresh claim: its holder may still be running
+    busy = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
+    assert busy.status_code == 409 and busy.json()["type"].endswith("idempotency_in_progress")
+    abandon(120)  # older than the lease
+    other_body = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_5"}, headers=h)
+    assert other_body.status_code == 409 and other_body.json()["type"].endswith("idempotency_key_reused")
+    retry = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
+    assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
+    # the retry runs under the same operation id (real Stripe would return the same PaymentIntent for the
+    # derived idempotency key; localstripe ignores Idempotency-Key), so our attempt row is not duplicated
+    assert retry.json()["pack_id"] == "resume_1"
+    assert q(pg_url, "SELECT count(*) FROM payment_attempts") == [(1,)]
+    assert q(pg_url, "SELECT status_code FROM idempotency_keys WHERE key = 'k-crash'") == [(201,)]
+    replay = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
