@@ -7,10 +7,13 @@ client's Idempotency-Key), so a retried request never creates a second customer,
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from api.problems import Problem
@@ -43,15 +46,16 @@ class BillingService:
         self.pool, self.gateway, self.settings = pool, gateway, settings
 
     # -- users and customers ---------------------------------------------------------------------
-    def ensure_user(self, user: Principal) -> None:
-        with self.pool.connection() as conn:
-            conn.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
-                         " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
+    def ensure_user(self, user: Principal, conn: psycopg.Connection | None = None) -> None:
+        with _use(self.pool, conn) as c:
+            c.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
+                      " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
 
-    def _customer(self, user: Principal, payment_method: str | None) -> str:
-        self.ensure_user(user)
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
+    def _customer(self, user: Principal, payment_method: str | None, conn: psycopg.Connection | None = None) -> str:
+        """The user's Stripe customer (created once); `conn`: run on the caller's connection (and transaction)."""
+        with _use(self.pool, conn) as c:
+            self.ensure_user(user, c)
+            row = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
         if row and row[0]:
             if payment_method:
                 self.gateway.set_default_payment_method(row[0], payment_method,
@@ -59,10 +63,10 @@ class BillingService:
             return row[0]
         cus = self.gateway.create_customer(user_id=user.user_id, email=user.email, payment_method=payment_method,
                                            idempotency_key=f"customer:{user.user_id}")
-        with self.pool.connection() as conn:
-            conn.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
-                         (cus["id"], user.user_id))
-            stored = conn.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
+        with _use(self.pool, conn) as c:
+            c.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
+                      (cus["id"], user.user_id))
+            stored = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
         return stored[0]
 
     def _payment_method(self, given: str | None) -> str | None:
@@ -82,28 +86,38 @@ class BillingService:
 
     # -- subscriptions ------------------------------------------------------------------------------
     def create_subscription(self, user: Principal, plan_id: str, payment_method: str | None, op: str) -> SubscriptionOut:
-        with self.pool.connection() as conn:
+        """Check "already subscribed", call Stripe and write, as one step per user.
+
+        Two requests with different Idempotency-Keys would otherwise both pass the check and both create a
+        Stripe subscription (double billing). A transaction-level advisory lock keyed by the user, taken on
+        the one pooled connection that does all of this operation's database work, serialises them: the
+        second waits, then sees the first's committed row and answers 409. The lock goes with the
+        transaction (commit, rollback or a dead connection), so a crash never leaves it held.
+        """
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                         (f"create_subscription:{user.user_id}",))
             plan = conn.execute("SELECT stripe_plan_id, name, amount, currency, interval FROM plans"
                                 " WHERE id = %s AND active", (plan_id,)).fetchone()
             current = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
-        if plan is None:
-            raise Problem(404, "unknown_plan", f"no active plan {plan_id!r}")
-        if current and current[2] in state.ACCESS_STATUSES:
-            raise Problem(409, "already_subscribed", "the user already has an active subscription",
-                          subscription_id=current[0])
-        customer = self._customer(user, self._payment_method(payment_method))
-        stripe_plan, name, amount, currency, interval = plan
-        self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
-        sub = self.gateway.create_subscription(
-            customer_id=customer, stripe_plan_id=stripe_plan,
-            metadata={"user_id": user.user_id, "plan_id": plan_id, "operation_id": op},
-            idempotency_key=f"subscription:{op}")
-        invoice = None
-        inv_id = expandable_id(sub.get("latest_invoice"))
-        if inv_id:
-            invoice = sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict) else self.gateway.retrieve_invoice(inv_id)
-        version = int(time.time())
-        with self.pool.connection() as conn, conn.transaction():
+            if plan is None:
+                raise Problem(404, "unknown_plan", f"no active plan {plan_id!r}")
+            if current and current[2] in state.ACCESS_STATUSES:
+                raise Problem(409, "already_subscribed", "the user already has an active subscription",
+                              subscription_id=current[0])
+            customer = self._customer(user, self._payment_method(payment_method), conn)
+            stripe_plan, name, amount, currency, interval = plan
+            self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
+            sub = self.gateway.create_subscription(
+                customer_id=customer, stripe_plan_id=stripe_plan,
+                metadata={"user_id": user.user_id, "plan_id": plan_id, "operation_id": op},
+                idempotency_key=f"subscription:{op}")
+            invoice = None
+            inv_id = expandable_id(sub.get("latest_invoice"))
+            if inv_id:
+                invoice = (sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict)
+                           else self.gateway.retrieve_invoice(inv_id))
+            version = int(time.time())
             state.apply_subscription(conn, sub, version=version, source=f"api:create:{op}")
             if invoice and invoice.get("status") == "paid":
                 state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
@@ -219,6 +233,16 @@ class BillingService:
             last = rows[limit - 1]
             next_cursor = base64.urlsafe_b64encode(f"{last[6].isoformat()}|{last[0]}".encode()).decode()
         return HistoryOut(items=items, next_cursor=next_cursor)
+
+
+@contextlib.contextmanager
+def _use(pool: ConnectionPool, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
+    """The caller's connection when given (its transaction and locks), else a pooled one for this block."""
+    if conn is not None:
+        yield conn
+    else:
+        with pool.connection() as own:
+            yield own
 
 
 def _has_access(status: str, period_end: dt.datetime | None) -> bool:

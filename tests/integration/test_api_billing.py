@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import threading
 from typing import Any
 
 import httpx
@@ -173,3 +175,29 @@ def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
     assert q(pg_url, "SELECT status_code FROM idempotency_keys WHERE key = 'k-crash'") == [(201,)]
     replay = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+
+
+def test_concurrent_create_subscription_bills_once(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+    """Two create-subscription requests at once with different Idempotency-Keys: one 201, one 409, one at Stripe."""
+    api = running_api_factory(localstripe_url)
+    barrier = threading.Barrier(2)
+
+    def create(key: str) -> httpx.Response:
+        with httpx.Client(base_url=api.url, timeout=30) as client:
+            barrier.wait()
+            return client.post("/api/billing/create-subscription",
+                               json={"plan_id": "pro_monthly", "payment_method": "pm_card_visa"},
+                               headers={**api.token("gus", email="gus@example.test"), "Idempotency-Key": key})
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(create, ["k-a", "k-b"]), key=lambda r: r.status_code)
+    assert [r.status_code for r in answers] == [201, 409], [r.text for r in answers]
+    assert answers[1].json()["type"].endswith("already_subscribed")
+    assert answers[1].json()["subscription_id"] == answers[0].json()["subscription_id"]
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
+    subs = client.v1.subscriptions.list(params={"limit": 100}).data  # a fresh localstripe: every subscription
+    assert [s.id for s in subs] == [answers[0].json()["subscription_id"]]
+    (customer,) = q(pg_url, "SELECT stripe_customer_id FROM users WHERE id = 'gus'")[0]
+    assert subs[0].customer == customer
+    assert q(pg_url, "SELECT count(*) FROM subscriptions") == [(1,)]
+    assert q(pg_url, "SELECT count(*) FROM ledger_entries") == [(1,)]
