@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,7 +116,7 @@ class BillingService:
             if inv_id:
                 invoice = (sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict)
                            else self.gateway.retrieve_invoice(inv_id))
-            version = int(time.time())
+            version = state.subscription_version(sub)  # Stripe's clock, not ours (docs/api.md, Ordering)
             state.apply_subscription(conn, sub, version=version, source=f"api:create:{op}")
             if invoice and invoice.get("status") == "paid":
                 state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
@@ -134,7 +133,8 @@ class BillingService:
         else:
             sub = self.gateway.set_cancel_at_period_end(sub_id, True, f"cancel_at_period_end:{op}")
         with self.pool.connection() as conn, conn.transaction():
-            state.apply_subscription(conn, sub, version=int(time.time()), source=f"api:cancel:{op}")
+            state.apply_subscription(conn, sub, version=state.subscription_version(sub),
+                                     source=f"api:cancel:{op}")
         return self._subscription_out(sub_id)
 
     def _subscription_out(self, sub_id: str) -> SubscriptionOut:

@@ -4,6 +4,11 @@ Both paths land here so "confirm-payment first, webhook second" and the reverse 
 the unique keys on `credit_movements (reason, stripe_id)` and `ledger_entries (type, stripe_id)` make the
 second arrival a no-op. Subscription rows carry `state_version` (the Stripe `created` of the newest event
 or API read applied) so an older event never overwrites newer state.
+
+Every version is on Stripe's clock, never ours: webhooks use `event.created`, API writes use
+`subscription_version` (the newest timestamp Stripe put on the object). Were the API to stamp our own time,
+a server clock running ahead of Stripe's would make a genuinely later webhook look stale and drop it. At
+equal versions the later arrival applies, so a webhook in the same second as an API write is not dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ def user_for_customer(conn: psycopg.Connection, customer_id: str | None) -> str 
         return None
     row = conn.execute("SELECT id FROM users WHERE stripe_customer_id = %s", (customer_id,)).fetchone()
     return row[0] if row else None
+
+
+def subscription_version(sub: dict[str, Any]) -> int:
+    """The version for an API write of `sub`: the newest of Stripe's own timestamps on the object."""
+    stamps = [sub.get(k) for k in ("created", "canceled_at", "ended_at")]
+    return max(int(v) for v in stamps if isinstance(v, int | float) and not isinstance(v, bool))
 
 
 def apply_subscription(conn: psycopg.Connection, sub: dict[str, Any], *, version: int, source: str) -> bool:

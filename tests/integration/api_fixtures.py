@@ -56,14 +56,20 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: f
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-@pytest.fixture()
-def localstripe_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh localstripe on a free loopback port; its pickle lives in this test's own TMPDIR."""
+def launch_localstripe(tmp_path: Path, clock_offset: int = 0) -> Iterator[str]:
+    """A fresh localstripe on a free loopback port; its pickle lives in this test's own TMPDIR.
+
+    `clock_offset` shifts localstripe's own clock (its `time.time`, in its own process): a negative offset
+    plays a Stripe whose clock is behind ours, i.e. our server clock running ahead.
+    """
     port = free_port()
     tmp = tmp_path / "localstripe"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH.format(port=port)], env=env,
+    code = LAUNCH.format(port=port)
+    if clock_offset:
+        code = f"import time; _t = time.time; time.time = lambda: _t() + {int(clock_offset)}; " + code
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_port(port, proc)
@@ -71,6 +77,18 @@ def localstripe_url(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def localstripe_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh localstripe on a free loopback port; its pickle lives in this test's own TMPDIR."""
+    yield from launch_localstripe(tmp_path)
+
+
+@pytest.fixture()
+def localstripe_behind(tmp_path: Path) -> Iterator[str]:
+    """localstripe whose clock is one hour behind ours (our server clock running ahead of Stripe's)."""
+    yield from launch_localstripe(tmp_path, clock_offset=-3600)
 
 
 def api_settings(**overrides: Any) -> ApiSettings:

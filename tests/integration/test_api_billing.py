@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import stripe
 
 from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
     WEBHOOK_SECRET,
+    localstripe_behind,
     localstripe_url,
     running_api_factory,
     signed,
@@ -201,3 +203,29 @@ def test_concurrent_create_subscription_bills_once(running_api_factory, localstr
     assert subs[0].customer == customer
     assert q(pg_url, "SELECT count(*) FROM subscriptions") == [(1,)]
     assert q(pg_url, "SELECT count(*) FROM ledger_entries") == [(1,)]
+
+
+def test_webhook_after_api_write_applies_when_our_clock_runs_ahead(
+        running_api_factory, localstripe_behind: str, pg_url: str) -> None:  # noqa: F811
+    """API writes carry Stripe's timestamps, so a later Stripe event is not dropped as stale by our own clock."""
+    api = running_api_factory(localstripe_behind)
+    h = api.token("hal", email="hal@example.test")
+    r = api.client.post("/api/billing/create-subscription", json={"plan_id": "pro_monthly",
+                                                                  "payment_method": "pm_card_visa"}, headers=h)
+    assert r.status_code == 201, r.text
+    sub_id = r.json()["subscription_id"]
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_behind}, max_network_retries=0)
+    sub = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True}).to_dict()
+    assert sub["created"] < time.time() - 3000  # Stripe's clock is an hour behind ours
+    assert q(pg_url, "SELECT state_version, cancel_at_period_end FROM subscriptions") == [(sub["created"], False)]
+    later = sub["created"] + 30  # a genuinely later event on Stripe's clock
+    event = {"id": "evt_clock_1", "object": "event", "type": "customer.subscription.updated", "created": later,
+             "data": {"object": sub}, "livemode": False}
+    body, headers = signed(event)
+    assert api.client.post("/api/webhooks/stripe", content=body, headers=headers).status_code == 200
+    wait_until(lambda: q(pg_url, "SELECT status FROM webhook_events WHERE id = 'evt_clock_1'")[0][0]
+               in ("processed", "ignored"))
+    assert q(pg_url, "SELECT status FROM webhook_events WHERE id = 'evt_clock_1'") == [("processed",)]
+    assert q(pg_url, "SELECT state_version, cancel_at_period_end FROM subscriptions") == [(later, True)]
+    st = api.client.get("/api/billing/status", headers=h).json()
+    assert st["cancel_at_period_end"] and st["has_access"]
