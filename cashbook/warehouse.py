@@ -17,7 +17,7 @@ from cashbook.settings import Settings
 from cashbook.sources.streams import lake_schema
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-SCHEMAS = ("raw", "staging", "reconciliation", "marts")  # reconciliation: the engine's intermediate tables
+SCHEMAS = ("raw", "staging", "marts")
 
 
 def sql_files(layer: str) -> list[Path]:

@@ -10,8 +10,8 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from assets.warehouse.staging import STAGING_KEYS
+from cashbook.reconcile.runner import run_reconciliation
 from cashbook.settings import get_settings
-from cashbook.warehouse import run_sql_dir
 
 DISCREPANCIES = dg.AssetKey(["marts", "discrepancies"])
 PAYOUTS = dg.AssetKey(["marts", "payout_reconciliation"])
@@ -41,9 +41,7 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, w
         raise dg.Failure("as_of must carry a UTC offset, e.g. 2025-12-31T23:59:59+00:00")
     con = warehouse.connect()
     try:
-        con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
-        con.execute("SET VARIABLE grace_days = ?::INTEGER", [settings.reconcile_grace_days])
-        run_sql_dir(con, "reconciliation")
+        run_reconciliation(con, as_of=as_of, grace_days=settings.reconcile_grace_days, include_staging=False)
         by_kind = dict(con.execute("SELECT kind, count(*) FROM marts.discrepancies GROUP BY kind").fetchall())
         total = sum(by_kind.values())
         yield dg.MaterializeResult(

@@ -65,15 +65,39 @@ _retry = retry(
 )
 
 
-class PagerDutySink:
+class _HttpSink:
+    """A sink that POSTs a JSON body per trigger/resolve; subclasses only say what the body is."""
+
+    name = "http"
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url
+        self.client = httpx.Client(timeout=timeout)
+
+    def trigger_body(self, page: Page) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def resolve_body(self, page: Page) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @_retry
+    def trigger(self, page: Page) -> None:
+        _post(self.client, self.url, self.trigger_body(page))
+
+    @_retry
+    def resolve(self, page: Page) -> None:
+        _post(self.client, self.url, self.resolve_body(page))
+
+
+class PagerDutySink(_HttpSink):
     """PagerDuty Events API v2: trigger and resolve share the dedup_key, so PagerDuty dedups too."""
 
     name = "pagerduty"
 
     def __init__(self, routing_key: str, url: str = "https://events.pagerduty.com/v2/enqueue",
                  timeout: float = 10.0) -> None:
-        self.routing_key, self.url = routing_key, url
-        self.client = httpx.Client(timeout=timeout)
+        super().__init__(url, timeout)
+        self.routing_key = routing_key
 
     def trigger_body(self, page: Page) -> dict[str, Any]:
         return {
@@ -95,40 +119,18 @@ class PagerDutySink:
     def resolve_body(self, page: Page) -> dict[str, Any]:
         return {"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": page.dedup_key}
 
-    @_retry
-    def trigger(self, page: Page) -> None:
-        _post(self.client, self.url, self.trigger_body(page))
 
-    @_retry
-    def resolve(self, page: Page) -> None:
-        _post(self.client, self.url, self.resolve_body(page))
-
-
-class SlackSink:
+class SlackSink(_HttpSink):
     """A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat accept `text`)."""
 
     name = "slack"
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url
-        self.client = httpx.Client(timeout=timeout)
-
-    @staticmethod
-    def trigger_body(page: Page) -> dict[str, Any]:
+    def trigger_body(self, page: Page) -> dict[str, Any]:
         links = " · ".join(f"<{href}|{text}>" for text, href in sorted(page.links.items()))
         return {"text": f":rotating_light: [{page.severity.upper()}] {page.summary}" + (f"\n{links}" if links else "")}
 
-    @staticmethod
-    def resolve_body(page: Page) -> dict[str, Any]:
+    def resolve_body(self, page: Page) -> dict[str, Any]:
         return {"text": f":white_check_mark: [RESOLVED] {page.rule} ({page.scope}) is back within its threshold"}
-
-    @_retry
-    def trigger(self, page: Page) -> None:
-        _post(self.client, self.url, self.trigger_body(page))
-
-    @_retry
-    def resolve(self, page: Page) -> None:
-        _post(self.client, self.url, self.resolve_body(page))
 
 
 class LogSink:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from cashbook.settings import Settings, get_settings
 
@@ -27,11 +26,3 @@ def _embedded_url_for(pg_dir: str) -> str:
 
 def connect(settings: Settings | None = None, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(database_url(settings), autocommit=autocommit)
-
-
-@lru_cache(maxsize=4)
-def get_pool(url: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
-    """One pool per URL per process; opened lazily so importing never touches the network."""
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False)
-    pool.open(wait=True, timeout=30)
-    return pool

@@ -61,19 +61,21 @@ INPUT_STREAMS = ("balance_transactions", "charges", "refunds", "disputes", "payo
 DEFAULT_GRACE_DAYS = 3
 
 
-def _sql_paths() -> list[Path]:
-    staging = [SQL_DIR / "duckdb" / "staging" / name for name in RECON_STAGING_FILES]
+def _sql_paths(include_staging: bool) -> list[Path]:
+    staging = [SQL_DIR / "duckdb" / "staging" / name for name in RECON_STAGING_FILES] if include_staging else []
     return staging + sorted((SQL_DIR / "duckdb" / "reconciliation").glob("*.sql"))
 
 
 def run_reconciliation(
-    con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS,
+    include_staging: bool = True,
 ) -> list[str]:
     """Build the staging views and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
 
     Intermediate results are TEMP tables (`recon_*`, alive for this connection only), so a big run does
     not pay for compressing and persisting them into the warehouse file. `as_of` must be
-    timezone-aware (default: now, UTC). Returns the files run, in order.
+    timezone-aware (default: now, UTC). The pipeline passes include_staging=False: its staging asset has
+    already built every staging table. Returns the files run, in order.
     """
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC)
@@ -85,7 +87,7 @@ def run_reconciliation(
     con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
     con.execute("SET VARIABLE grace_days = ?::INTEGER", [grace_days])
     ran: list[str] = []
-    for path in _sql_paths():
+    for path in _sql_paths(include_staging):
         try:
             con.execute(path.read_text())
         except duckdb.Error as exc:
