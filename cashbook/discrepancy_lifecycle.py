@@ -6,12 +6,13 @@ The merge happens in one transaction: a reader never sees a half-published run.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 
-SQL = Path(__file__).resolve().parents[1] / "sql" / "postgres" / "lifecycle"
+from cashbook.paths import SQL_DIR
+
+SQL = SQL_DIR / "postgres" / "lifecycle"
 
 COLUMNS = [
     "discrepancy_id", "kind", "stripe_balance_transaction_id", "stripe_object_id", "ledger_entry_id", "payout_id",

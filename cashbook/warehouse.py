@@ -13,10 +13,10 @@ import pyarrow as pa
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from cashbook.lake import LAKE_TABLES
+from cashbook.paths import SQL_DIR
 from cashbook.settings import Settings
 from cashbook.sources.streams import lake_schema
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 SCHEMAS = ("raw", "staging", "marts")
 
 

@@ -5,7 +5,6 @@ Reads Postgres only (what the pipeline published and the API wrote); the API nev
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -13,8 +12,9 @@ from psycopg_pool import ConnectionPool
 
 from api.problems import Problem
 from cashbook.discrepancy_lifecycle import resolve_manually
+from cashbook.paths import SQL_DIR
 
-SQL = Path(__file__).resolve().parents[2] / "sql" / "postgres" / "admin"
+SQL = SQL_DIR / "postgres" / "admin"
 
 
 class AdminService:

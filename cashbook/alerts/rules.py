@@ -17,8 +17,9 @@ import psycopg
 
 from cashbook.alerts.config import AlertsConfig
 from cashbook.money import to_major_str, to_minor
+from cashbook.paths import SQL_DIR
 
-SQL = Path(__file__).resolve().parents[2] / "sql" / "postgres" / "alerts"
+SQL = SQL_DIR / "postgres" / "alerts"
 
 
 @dataclass(frozen=True)

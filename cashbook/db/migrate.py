@@ -15,7 +15,9 @@ from pathlib import Path
 
 import psycopg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "postgres"
+from cashbook.paths import SQL_DIR
+
+MIGRATIONS_DIR = SQL_DIR / "postgres"
 _NAME_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Arbitrary constant shared by every cashbook process: "the migration lock".
 _LOCK_KEY = 0x636173686D6967  # "cashmig"

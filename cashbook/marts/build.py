@@ -13,9 +13,10 @@ from pathlib import Path
 import duckdb
 
 from cashbook.marts.fx import read_exchange_rates, set_exchange_rates
+from cashbook.paths import SQL_DIR as PROJECT_SQL
 from cashbook.settings import Settings
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "duckdb"
+SQL_DIR = PROJECT_SQL / "duckdb"
 
 # Staging views/tables the marts read (the reconciliation staging files are another layer's concern).
 STAGING_FILES = ["stg_customers.sql", "stg_subscriptions.sql", "stg_invoices.sql", "stg_invoice_lines.sql"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-CHECKS_DIR = Path(__file__).resolve().parents[2] / "sql" / "duckdb" / "marts" / "checks"
+from cashbook.paths import SQL_DIR
+
+CHECKS_DIR = SQL_DIR / "duckdb" / "marts" / "checks"
 MAX_ROWS = 20
 
 

@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+from cashbook.paths import EXPECTATIONS_DIR
+
 SEVERITIES = ("error", "warn")
 DERIVED_OPS = ("sum", "epoch_seconds")
 
