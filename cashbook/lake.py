@@ -2,6 +2,14 @@
 
 A partition is written to a temporary file in the same folder and renamed over the old one, so a
 run that fails half way leaves the previous day intact and a rerun is an idempotent overwrite.
+
+Writing a window is two phases so that several tables land together or not at all: `stage_window` casts
+the rows to the lake schema, splits them by UTC day, proves no row was dropped and writes every day to a
+hidden temporary file (fsynced); `commit` then renames the staged files over the old ones and `discard`
+removes them after a failure elsewhere. Both the Dagster raw assets and `cashbook stripe-pull` use this.
+
+Day files are written by a small thread pool: Parquet encoding and fsync release the GIL, and a year of
+ten tables is 3,650 files, so writing them one after another spent most of its time waiting on fsync.
 """
 
 from __future__ import annotations
@@ -10,8 +18,11 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -28,45 +39,153 @@ LAKE_TABLES = [
     "ledger_entries",
 ]
 
+WRITE_THREADS = 8
+_EPOCH = dt.date(1970, 1, 1)
+
+
+class LakeError(ValueError):
+    """Rows that cannot be placed in the requested partitions; nothing was written."""
+
 
 def partition_path(lake_dir: Path, table: str, day: dt.date) -> Path:
     return lake_dir / table / f"day={day.isoformat()}" / "data.parquet"
 
 
-def write_partition(lake_dir: Path, table: str, day: dt.date, data: pa.Table) -> Path:
-    """Replace one day's file atomically (write temp, fsync, rename)."""
-    path = partition_path(lake_dir, table, day)
+def _write_temp(path: Path, data: pa.Table) -> Path:
+    """Write `data` next to `path` under a hidden temporary name, fsynced; returns the temporary path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".data.{uuid.uuid4().hex}.tmp")
     try:
         pq.write_table(data, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_partition(lake_dir: Path, table: str, day: dt.date, data: pa.Table) -> Path:
+    """Replace one day's file atomically (write temp, fsync, rename)."""
+    path = partition_path(lake_dir, table, day)
+    tmp = _write_temp(path, data)
+    try:
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _seconds(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Unix seconds of a `created`-style int column or a UTC timestamp column."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_timestamp(col.type):
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[col.type.unit]
+        return col.cast(pa.int64()).to_numpy(zero_copy_only=False) // per_second
+    return col.to_numpy(zero_copy_only=False)
 
 
 def split_by_day(table: pa.Table, time_column: str, days: Iterable[dt.date]) -> dict[dt.date, pa.Table]:
     """Split rows into the requested UTC days; every requested day gets a (possibly empty) table.
 
-    `time_column` is Unix seconds (Stripe's `created`) or a UTC timestamp. Rows outside the requested
-    days are returned under no key: callers compare row counts to prove nothing was dropped.
+    `time_column` is Unix seconds (Stripe's `created`) or a UTC timestamp. Rows keep their order within
+    a day. Rows outside the requested days are returned under no key: callers compare row counts to
+    prove nothing was dropped. Rows are grouped by one stable sort (a no-op when the input is already in
+    time order, as every source delivers it) and sliced, so the cost does not grow with days × rows.
     """
     wanted = sorted(set(days))
     if table.num_rows == 0:
         return {d: table for d in wanted}
-    col = table.column(time_column).combine_chunks()
-    if pa.types.is_timestamp(col.type):
-        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[col.type.unit]
-        seconds = col.cast(pa.int64()).to_numpy(zero_copy_only=False) // per_second
-    else:
-        seconds = col.to_numpy(zero_copy_only=False)
-    day_index = seconds // 86400  # floor division: correct for times before 1970 too
-    epoch = dt.date(1970, 1, 1)
-    return {d: table.filter(pa.array(day_index == (d - epoch).days)) for d in wanted}
+    if table.column(time_column).null_count:
+        raise LakeError(f"{table.num_rows} rows: {table.column(time_column).null_count} have no {time_column}")
+    day_index = _seconds(table.column(time_column)) // 86400  # floor: correct before 1970 too
+    if np.any(day_index[1:] < day_index[:-1]):
+        order = np.argsort(day_index, kind="stable")
+        table = table.take(pa.array(order))
+        day_index = day_index[order]
+    keys = np.array([(d - _EPOCH).days for d in wanted], dtype=day_index.dtype)
+    lo = np.searchsorted(day_index, keys, side="left")
+    hi = np.searchsorted(day_index, keys, side="right")
+    return {d: table.slice(int(a), int(b - a)) for d, a, b in zip(wanted, lo, hi, strict=True)}
+
+
+@dataclass
+class StagedWindow:
+    """One table's day files written under temporary names, not yet visible to readers."""
+
+    table: str
+    rows: int
+    rows_per_day: dict[dt.date, int]
+    files: list[tuple[Path, Path]] = field(default_factory=list)  # (temporary, final)
+
+
+def stage_window(lake_dir: Path, table: str, data: pa.Table, time_column: str, days: list[dt.date],
+                 schema: pa.Schema | None = None, *, threads: int = WRITE_THREADS) -> StagedWindow:
+    """Cast to the lake schema, split by day, refuse to drop rows, and write each day to a temp file.
+
+    Raises LakeError before writing anything when a row falls outside `days`; a failed write removes
+    the files staged so far. Every requested day gets a file, so "ingested, nothing happened" (an
+    empty file with the schema) differs from "never ingested".
+    """
+    if not days:
+        raise LakeError(f"{table}: no days to write")
+    if schema is not None:
+        data = data.select(schema.names).cast(schema)
+    by_day = split_by_day(data, time_column, days)
+    placed = sum(t.num_rows for t in by_day.values())
+    if placed != data.num_rows:
+        raise LakeError(
+            f"{table}: {data.num_rows - placed} of {data.num_rows} rows fall outside the run's days "
+            f"{min(days)}..{max(days)}; refusing to drop them"
+        )
+    staged = StagedWindow(table, data.num_rows, {d: t.num_rows for d, t in by_day.items()})
+    finals = {d: partition_path(lake_dir, table, d) for d in by_day}
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(by_day)))) as pool:
+        futures = [(finals[d], pool.submit(_write_temp, finals[d], t)) for d, t in by_day.items()]
+    failures = [exc for _, fut in futures if (exc := fut.exception()) is not None]
+    staged.files = [(fut.result(), final) for final, fut in futures if fut.exception() is None]
+    if failures:
+        discard([staged])
+        raise failures[0]
+    return staged
+
+
+def commit(staged: Iterable[StagedWindow], *, threads: int = WRITE_THREADS) -> None:
+    """Make staged day files visible: one rename per day, each atomic.
+
+    Renames run on a thread pool too: replacing a file whose data was just fsynced waits on the
+    filesystem journal (about 2 ms each on ext4 here), and those waits overlap.
+    """
+    windows = list(staged)
+    moves = [m for w in windows for m in w.files]
+    if len(moves) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(lambda m: os.replace(*m), moves))
+    elif moves:
+        os.replace(*moves[0])
+    for window in windows:
+        window.files = []
+
+
+def discard(staged: Iterable[StagedWindow]) -> None:
+    """Remove staged files that were never committed (the old partitions stay as they were)."""
+    for window in staged:
+        for tmp, _final in window.files:
+            tmp.unlink(missing_ok=True)
+        window.files = []
+
+
+def write_window(lake_dir: Path, table: str, data: pa.Table, time_column: str, days: list[dt.date],
+                 schema: pa.Schema | None = None) -> StagedWindow:
+    """Stage and commit one table's window: the whole of a one-table write (e.g. `cashbook stripe-pull`)."""
+    staged = stage_window(lake_dir, table, data, time_column, days, schema)
+    try:
+        commit([staged])
+    except BaseException:
+        discard([staged])
+        raise
+    return staged
 
 
 def existing_days(lake_dir: Path, table: str) -> list[dt.date]:

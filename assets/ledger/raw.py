@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets.partitions import daily_partitions, window_days
-from assets.raw_writer import write_window
+from assets.raw_writer import landed, materialize_result
 from assets.resources import LakeResource, LedgerSourceResource, PostgresResource
 from cashbook.sources.errors import SourceError
 
@@ -27,6 +27,6 @@ def ledger_entries(
         raise dg.Failure(description=f"raw/ledger_entries: {exc}; previous partition data left intact") from exc
     if info["rejected_rows"]:
         context.log.warning(f"{info['rejected_rows']} malformed ledger rows quarantined to {info['rejects_files']}")
-    return dg.MaterializeResult(
-        metadata=write_window(context, lake.path, "ledger_entries", data, "occurred_at", days, extra=info)
-    )
+    with landed(lake.path, days) as writer:
+        window = writer.stage("ledger_entries", data, "occurred_at")
+    return materialize_result(context, context.asset_key, window, extra=info)

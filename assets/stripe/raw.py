@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from assets.partitions import daily_partitions, window_days
-from assets.raw_writer import write_window
+from assets.raw_writer import landed, materialize_result
 from assets.resources import LakeResource, StripeSourceResource
 from cashbook.sources.errors import SourceError
 from cashbook.sources.streams import STRIPE_STREAMS, time_column
@@ -44,14 +44,16 @@ def stripe_raw(context: dg.AssetExecutionContext, stripe: StripeSourceResource, 
             raise dg.Failure(description=f"raw/stripe_{stream}: {exc}; previous partition data left intact") from exc
 
     # API reads wait on the network: overlap the streams (one bucket keeps the total rate). Export reads
-    # are CPU-bound parsing, so they run one after another.
-    workers = 3 if session.api is not None else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        tables = dict(zip(streams, pool.map(read, streams), strict=True))
+    # are CPU-bound parsing, so they run one after another, each staged (and freed) before the next.
+    # Nothing is replaced until every selected stream has been read and staged (cashbook.lake).
+    with landed(lake.path, days) as writer, ThreadPoolExecutor(max_workers=3) as pool:
+        tables = pool.map(read, streams) if session.api is not None else map(read, streams)
+        staged = {stream: writer.stage(f"stripe_{stream}", table, time_column(stream))
+                  for stream, table in zip(streams, tables, strict=True)}
+    meta = session.metadata()
     for stream in streams:
-        result = write_window(context, lake.path, f"stripe_{stream}", tables[stream], time_column(stream), days,
-                              extra=session.metadata())
-        yield dg.MaterializeResult(asset_key=dg.AssetKey(["raw", f"stripe_{stream}"]), metadata=result)
+        key = dg.AssetKey(["raw", f"stripe_{stream}"])
+        yield materialize_result(context, key, staged[stream], extra=meta)
 
 
 stripe_raw_assets = [stripe_raw]

@@ -32,9 +32,9 @@ def stripe_pull(
     streams: str = typer.Option("", help="Comma-separated streams (default: all)"),
 ) -> None:
     """Read Stripe streams for [start, end] through the API (STRIPE_API_KEY / STRIPE_API_BASE) into the lake."""
-    from cashbook.lake import split_by_day, write_partition
+    from cashbook.lake import LakeError, write_window
     from cashbook.sources.errors import SourceError
-    from cashbook.sources.streams import STRIPE_STREAMS, time_column
+    from cashbook.sources.streams import STRIPE_STREAMS, lake_schema, time_column
     from cashbook.sources.stripe_api import SourceStats, StripeApiSource
 
     first, last = _day(start, "--start"), _day(end, "--end")
@@ -69,8 +69,12 @@ def stripe_pull(
             except SourceError as exc:
                 console.print(f"[red]{stream}: {exc}[/red]; nothing written for this stream")
                 raise typer.Exit(2) from None
-            for day, part in split_by_day(table, time_column(stream), days).items():
-                write_partition(s.lake_dir, f"stripe_{stream}", day, part)
+            name = f"stripe_{stream}"
+            try:  # the raw assets' core: lake schema, split by UTC day, no row dropped, atomic per day
+                write_window(s.lake_dir, name, table, time_column(stream), days, lake_schema(name))
+            except LakeError as exc:
+                console.print(f"[red]{exc}[/red]; nothing written for this stream")
+                raise typer.Exit(2) from None
             counts[stream] = table.num_rows
             progress.advance(task)
     out = Table(title=f"landed {first}…{last} in {s.lake_dir}")

@@ -100,6 +100,14 @@ def test_range_run_is_one_run_and_rerun_is_idempotent(setup) -> None:
     counts = {d: pq.read_table(partition_path(settings.lake_dir, "stripe_charges", d)).num_rows
               for d in (dt.date(2025, 3, 1), dt.date(2025, 3, 2), dt.date(2025, 3, 3))}
     assert counts == {dt.date(2025, 3, 1): 1, dt.date(2025, 3, 2): 1, dt.date(2025, 3, 3): 0}
+    # Each day's materialization carries that day's own row count (the UI's partition view), plus the run's window.
+    for key, want in ((dg.AssetKey(["raw", "stripe_charges"]), {"2025-03-01": 1, "2025-03-02": 1, "2025-03-03": 0}),
+                      (dg.AssetKey(["raw", "ledger_entries"]), {"2025-03-01": 1, "2025-03-02": 1, "2025-03-03": 0})):
+        records = instance.fetch_materializations(key, limit=100).records
+        latest = {r.partition_key: r.asset_materialization.metadata for r in records if r.run_id == runs[0].run_id}
+        assert {p: m["dagster/row_count"].value for p, m in latest.items()} == want
+        assert {m["run_rows"].value for m in latest.values()} == {2}
+        assert {(m["first_day"].value, m["last_day"].value) for m in latest.values()} == {("2025-03-01", "2025-03-03")}
 
 
 def test_malformed_line_fails_with_file_and_line_and_keeps_old_partition(setup) -> None:
