@@ -41,7 +41,15 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from cashbook.settings import STRIPE_API_VERSION
 from cashbook.sources.errors import SourceError
 from cashbook.sources.ratelimit import TokenBucket, default_rate
-from cashbook.sources.streams import STREAM_COLUMNS, membership_row, to_row, to_table, utc_day
+from cashbook.sources.streams import (
+    STREAM_COLUMNS,
+    gc_paused,
+    membership_row,
+    sort_table,
+    to_batch,
+    to_table,
+    utc_day,
+)
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +378,10 @@ class StripeApiSource:
         if stream not in STREAM_COLUMNS:
             raise ValueError(f"stream {stream!r} has no raw table")
         path = ENDPOINTS[stream][0]
-        return to_table(stream, (to_row(stream, o, where=f"GET {path} ({o.get('id')})") for o in objs))
+        objs = list(objs)
+        with gc_paused():
+            batch = to_batch(stream, objs, lambda i: f"GET {path} ({objs[i].get('id')})")
+        return sort_table(stream, pa.Table.from_batches([batch]))
 
     # ---- one request with retries -------------------------------------------------------------
     @staticmethod
