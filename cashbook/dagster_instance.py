@@ -29,10 +29,19 @@ def sqlalchemy_url(pg_url: str) -> str:
     return f"postgresql+psycopg2://{auth}{host}{':' + str(port) if port else ''}/{db}"
 
 
+# The event log is dagster-postgres with batched writes of per-partition events (pipelines/event_log.py,
+# docs/BENCHMARKS.md): Dagster's per-component storage form, since `storage: postgres` fixes the event class.
+EVENT_LOG_STORAGE = {"module": "pipelines.event_log", "class": "BatchingPostgresEventLogStorage"}
+
+
 def instance_config(settings: Settings, pg_url: str) -> dict:
     url = sqlalchemy_url(pg_url)
+    pg = {"postgres_url": url}
     return {
-        "storage": {"postgres": {"postgres_url": url}},
+        "run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage", "config": pg},
+        "event_log_storage": {**EVENT_LOG_STORAGE, "config": pg},
+        "schedule_storage": {"module": "dagster_postgres.schedule_storage", "class": "PostgresScheduleStorage",
+                             "config": pg},
         "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
         "concurrency": {
             "runs": {"max_concurrent_runs": settings.max_concurrent_runs},

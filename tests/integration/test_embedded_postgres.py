@@ -49,7 +49,9 @@ def test_embedded_server_starts_reuses_and_hosts_dagster(embedded_settings) -> N
 
     path = write_instance_yaml(s, url)
     cfg = yaml.safe_load(path.read_text())
-    assert cfg["storage"]["postgres"]["postgres_url"].startswith("postgresql+psycopg2://")
+    for component in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert cfg[component]["config"]["postgres_url"].startswith("postgresql+psycopg2://")
+    assert cfg["event_log_storage"]["class"] == "BatchingPostgresEventLogStorage"
     assert cfg["run_coordinator"]["class"] == "QueuedRunCoordinator"
 
     @dg.asset
