@@ -7,11 +7,10 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 from cashbook.lake import partition_path
-from cashbook.quality.validate import QualityResult, validate_frame
+from cashbook.quality.validate import QualityResult, suite_columns, validate_frame
 from cashbook.sources.streams import lake_schema
 
 
@@ -22,15 +21,24 @@ def window_parameters(days: list[dt.date]) -> dict[str, int]:
     return {"window_start": start, "window_last": end - 1}
 
 
-def read_partitions(lake_dir: Path, table: str, days: list[dt.date]) -> pd.DataFrame:
-    """The rows of the given day files (a missing file reads as empty: the raw check reports row counts)."""
-    parts = [pq.read_table(p) for d in days if (p := partition_path(lake_dir, table, d)).exists()]
-    data = pa.concat_tables(parts, promote_options="permissive") if parts else lake_schema(table).empty_table()
-    return data.to_pandas()
+def read_partitions(lake_dir: Path, table: str, days: list[dt.date], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of the given day files (a missing file reads as empty: the raw check reports row counts).
+
+    Read as one dataset (files opened in parallel by Arrow) and only `columns` when given: a year of daily
+    files read one by one, `_raw` included, took longer than validating them.
+    """
+    schema = lake_schema(table)
+    paths = [str(p) for d in days if (p := partition_path(lake_dir, table, d)).exists()]
+    if not paths:
+        data = schema.empty_table()
+        return (data.select(columns) if columns else data).to_pandas()
+    return ds.dataset(paths, format="parquet", schema=schema).to_table(columns=columns).to_pandas()
 
 
 def check_partitions(lake_dir: Path, table: str, days: list[dt.date]) -> QualityResult:
     """Run the table's suite on the window's rows, with the window bounds as suite parameters."""
     if not days:
         raise ValueError("no days to check")
-    return validate_frame(read_partitions(lake_dir, table, days), table, window_parameters(days))
+    schema = lake_schema(table)
+    columns = [c for c in schema.names if c in suite_columns(table)]
+    return validate_frame(read_partitions(lake_dir, table, days, columns), table, window_parameters(days))

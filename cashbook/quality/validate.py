@@ -134,6 +134,13 @@ def _add_derived(df: pd.DataFrame, derived: dict[str, dict[str, Any]]) -> pd.Dat
     return df
 
 
+def suite_columns(table: str) -> set[str]:
+    """The columns `validate_frame` reads for `table` (expectations, derived inputs, row ids)."""
+    spec = load_suite_spec(table)
+    meta = spec.get("meta") or {}
+    return _referenced_columns(spec, meta.get("derived_columns") or {}) | set(meta["row_id_columns"])
+
+
 def validate_frame(df: pd.DataFrame, table: str, parameters: dict[str, Any] | None = None) -> QualityResult:
     """Run `expectations/<table>.json` on `df`.
 
