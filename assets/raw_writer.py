@@ -16,36 +16,31 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from cashbook.lake import LakeError, StagedWindow, commit, discard, stage_window
+from cashbook.lake import LakeError, LakeStager, StagedWindow
 from cashbook.sources.streams import lake_schema
 
 
 class WindowWriter:
-    """Collects staged tables of one run; `landed()` commits them all, a failure discards them all."""
+    """Stages the tables of one run (`cashbook.lake.LakeStager`), turning lake errors into `dg.Failure`."""
 
-    def __init__(self, lake_dir: Path, days: list[dt.date]) -> None:
-        self.lake_dir, self.days = lake_dir, days
-        self.staged: list[StagedWindow] = []
+    def __init__(self, stager: LakeStager) -> None:
+        self.stager = stager
 
     def stage(self, table_name: str, data: pa.Table, time_column: str) -> StagedWindow:
         try:
-            window = stage_window(self.lake_dir, table_name, data, time_column, self.days, lake_schema(table_name))
+            return self.stager.stage(table_name, data, time_column, lake_schema(table_name))
         except LakeError as exc:
             raise dg.Failure(description=f"{exc}; previous partition data left intact") from exc
-        self.staged.append(window)
-        return window
 
 
 @contextmanager
 def landed(lake_dir: Path, days: list[dt.date]) -> Iterator[WindowWriter]:
-    """Stage inside the block; on normal exit every staged table is committed, on any error none is."""
-    writer = WindowWriter(lake_dir, days)
-    try:
-        yield writer
-        commit(writer.staged)
-    except BaseException:
-        discard(writer.staged)  # a temp file already renamed is gone; unlink skips it
-        raise
+    """Stage inside the block; on normal exit every staged table is committed, on any error none is.
+
+    Day files are written in the background while the block reads the next table.
+    """
+    with LakeStager(lake_dir, days) as stager:
+        yield WindowWriter(stager)
 
 
 def materialize_result(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, window: StagedWindow,

@@ -3,10 +3,10 @@
 A partition is written to a temporary file in the same folder and renamed over the old one, so a
 run that fails half way leaves the previous day intact and a rerun is an idempotent overwrite.
 
-Writing a window is two phases so that several tables land together or not at all: `stage_window` casts
-the rows to the lake schema, splits them by UTC day, proves no row was dropped and writes every day to a
-hidden temporary file (fsynced); `commit` then renames the staged files over the old ones and `discard`
-removes them after a failure elsewhere. Both the Dagster raw assets and `cashbook stripe-pull` use this.
+Writing a window is two phases so that several tables land together or not at all (`LakeStager`): staging
+casts the rows to the lake schema, splits them by UTC day, proves no row was dropped and writes every day
+to a hidden temporary file (fsynced); committing renames the staged files over the old ones, and a failure
+anywhere removes them instead. Both the Dagster raw assets and `cashbook stripe-pull` use this.
 
 Day files are written by a small thread pool: Parquet encoding and fsync release the GIL, and a year of
 ten tables is 3,650 files, so writing them one after another spent most of its time waiting on fsync.
@@ -14,11 +14,12 @@ ten tables is 3,650 files, so writing them one after another spent most of its t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,38 +121,102 @@ class StagedWindow:
     files: list[tuple[Path, Path]] = field(default_factory=list)  # (temporary, final)
 
 
+class LakeStager:
+    """Stages several tables of one window, then commits them together or discards them all.
+
+    `stage` validates and splits synchronously (so a bad window fails before anything is written) and
+    hands the day files to a shared thread pool, so the caller can read the next table while this one is
+    written. `commit` waits for every write, then renames; any failed write, or `discard`, removes every
+    staged file and leaves the old partitions as they were. Used as a context manager: commit on normal
+    exit, discard on error.
+    """
+
+    def __init__(self, lake_dir: Path, days: list[dt.date], *, threads: int = WRITE_THREADS) -> None:
+        if not days:
+            raise LakeError("no days to write")
+        self.lake_dir, self.days = lake_dir, sorted(set(days))
+        self.windows: list[StagedWindow] = []
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lake-write")
+        self._pending: list[tuple[StagedWindow, Path, Future[Path]]] = []
+
+    def stage(self, table: str, data: pa.Table, time_column: str, schema: pa.Schema | None = None) -> StagedWindow:
+        """Cast to `schema`, split by UTC day, refuse to drop rows, and queue each day's file.
+
+        Every requested day gets a file, so "ingested, nothing happened" (an empty file with the schema)
+        differs from "never ingested".
+        """
+        if schema is not None:
+            data = data.select(schema.names).cast(schema)
+        by_day = split_by_day(data, time_column, self.days)
+        placed = sum(t.num_rows for t in by_day.values())
+        if placed != data.num_rows:
+            raise LakeError(
+                f"{table}: {data.num_rows - placed} of {data.num_rows} rows fall outside the run's days "
+                f"{self.days[0]}..{self.days[-1]}; refusing to drop them"
+            )
+        window = StagedWindow(table, data.num_rows, {d: t.num_rows for d, t in by_day.items()})
+        self.windows.append(window)
+        for day, part in by_day.items():
+            final = partition_path(self.lake_dir, table, day)
+            self._pending.append((window, final, self._pool.submit(_write_temp, final, part)))
+        return window
+
+    def _wait(self) -> BaseException | None:
+        """Wait for every queued write; record the written files; return the first failure."""
+        first: BaseException | None = None
+        for window, final, fut in self._pending:
+            exc = fut.exception()
+            if exc is None:
+                window.files.append((fut.result(), final))
+            elif first is None:
+                first = exc
+        self._pending = []
+        return first
+
+    def commit(self) -> list[StagedWindow]:
+        failure = self._wait()
+        if failure is not None:
+            self.discard()
+            raise failure
+        try:
+            commit(self.windows, pool=self._pool)
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            self._pool.shutdown()
+        return self.windows
+
+    def discard(self) -> None:
+        self._wait()
+        discard(self.windows)
+        self._pool.shutdown()
+
+    def __enter__(self) -> LakeStager:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def stage_window(lake_dir: Path, table: str, data: pa.Table, time_column: str, days: list[dt.date],
                  schema: pa.Schema | None = None, *, threads: int = WRITE_THREADS) -> StagedWindow:
-    """Cast to the lake schema, split by day, refuse to drop rows, and write each day to a temp file.
-
-    Raises LakeError before writing anything when a row falls outside `days`; a failed write removes
-    the files staged so far. Every requested day gets a file, so "ingested, nothing happened" (an
-    empty file with the schema) differs from "never ingested".
-    """
-    if not days:
-        raise LakeError(f"{table}: no days to write")
-    if schema is not None:
-        data = data.select(schema.names).cast(schema)
-    by_day = split_by_day(data, time_column, days)
-    placed = sum(t.num_rows for t in by_day.values())
-    if placed != data.num_rows:
-        raise LakeError(
-            f"{table}: {data.num_rows - placed} of {data.num_rows} rows fall outside the run's days "
-            f"{min(days)}..{max(days)}; refusing to drop them"
-        )
-    staged = StagedWindow(table, data.num_rows, {d: t.num_rows for d, t in by_day.items()})
-    finals = {d: partition_path(lake_dir, table, d) for d in by_day}
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(by_day)))) as pool:
-        futures = [(finals[d], pool.submit(_write_temp, finals[d], t)) for d, t in by_day.items()]
-    failures = [exc for _, fut in futures if (exc := fut.exception()) is not None]
-    staged.files = [(fut.result(), final) for final, fut in futures if fut.exception() is None]
-    if failures:
-        discard([staged])
-        raise failures[0]
-    return staged
+    """One table staged and written (not yet committed): LakeError before any write when rows do not fit
+    `days`; a failed write removes what was staged."""
+    stager = LakeStager(lake_dir, days, threads=threads)
+    window = stager.stage(table, data, time_column, schema)
+    failure = stager._wait()
+    stager._pool.shutdown()
+    if failure is not None:
+        discard([window])
+        raise failure
+    return window
 
 
-def commit(staged: Iterable[StagedWindow], *, threads: int = WRITE_THREADS) -> None:
+def commit(staged: Iterable[StagedWindow], *, pool: ThreadPoolExecutor | None = None) -> None:
     """Make staged day files visible: one rename per day, each atomic.
 
     Renames run on a thread pool too: replacing a file whose data was just fsynced waits on the
@@ -160,7 +225,9 @@ def commit(staged: Iterable[StagedWindow], *, threads: int = WRITE_THREADS) -> N
     windows = list(staged)
     moves = [m for w in windows for m in w.files]
     if len(moves) > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=WRITE_THREADS))
             list(pool.map(lambda m: os.replace(*m), moves))
     elif moves:
         os.replace(*moves[0])
@@ -179,13 +246,9 @@ def discard(staged: Iterable[StagedWindow]) -> None:
 def write_window(lake_dir: Path, table: str, data: pa.Table, time_column: str, days: list[dt.date],
                  schema: pa.Schema | None = None) -> StagedWindow:
     """Stage and commit one table's window: the whole of a one-table write (e.g. `cashbook stripe-pull`)."""
-    staged = stage_window(lake_dir, table, data, time_column, days, schema)
-    try:
-        commit([staged])
-    except BaseException:
-        discard([staged])
-        raise
-    return staged
+    with LakeStager(lake_dir, days) as stager:
+        window = stager.stage(table, data, time_column, schema)
+    return window
 
 
 def existing_days(lake_dir: Path, table: str) -> list[dt.date]:

@@ -81,3 +81,31 @@ def test_cast_to_the_lake_schema_refuses_lossy_values(tmp_path: Path) -> None:
     t = pa.table({"id": ["a"], "created": pa.array([float(_ts(D1, 1)) + 0.5])})
     with pytest.raises(pa.ArrowInvalid):
         stage_window(tmp_path, "t", t, "created", [D1], SCHEMA)
+
+
+def test_stager_lands_all_tables_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_window(tmp_path, "a", _table([("a_old", _ts(D1, 1))]), "created", [D1])
+    write_window(tmp_path, "b", _table([("b_old", _ts(D1, 1))]), "created", [D1])
+
+    def ids(table: str) -> list[str]:
+        return pq.read_table(partition_path(tmp_path, table, D1)).column("id").to_pylist()
+
+    with pytest.raises(LakeError), lake.LakeStager(tmp_path, [D1]) as stager:
+        stager.stage("a", _table([("a_new", _ts(D1, 2))]), "created")
+        stager.stage("b", _table([("b_new", _ts(D2, 2))]), "created")  # outside the window: refused
+    assert (ids("a"), ids("b")) == (["a_old"], ["b_old"])
+
+    real = lake._write_temp
+    monkeypatch.setattr(lake, "_write_temp", lambda path, data: (_ for _ in ()).throw(OSError("disk full"))
+                        if "/b/" in str(path) else real(path, data))
+    with pytest.raises(OSError, match="disk full"), lake.LakeStager(tmp_path, [D1]) as stager:
+        stager.stage("a", _table([("a_new", _ts(D1, 2))]), "created")
+        stager.stage("b", _table([("b_new", _ts(D1, 2))]), "created")  # its background write fails
+    assert (ids("a"), ids("b")) == (["a_old"], ["b_old"])
+    assert not [p for p in tmp_path.rglob(".data.*")]
+
+    monkeypatch.setattr(lake, "_write_temp", real)
+    with lake.LakeStager(tmp_path, [D1]) as stager:
+        stager.stage("a", _table([("a_new", _ts(D1, 2))]), "created")
+        stager.stage("b", _table([("b_new", _ts(D1, 2))]), "created")
+    assert (ids("a"), ids("b")) == (["a_new"], ["b_new"])
