@@ -19,10 +19,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster._core.events import DagsterEventType
+from dagster._core.events import AssetCheckEvaluationPlanned, DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log import SqlEventLogStorageTable
-from dagster._serdes import ConfigurableClassData
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import pg_url_from_config
 
@@ -85,3 +86,16 @@ class BatchingPostgresEventLogStorage(PostgresEventLogStorage):
             self._store_asset_event_tags(conn, events, event_ids)
             for event, event_id in last.values():
                 self._store_asset_event(conn, event, event_id)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Stock rows (one per planned partition), with the event serialized once instead of once per row."""
+        planned = event.get_dagster_event().event_specific_data
+        assert isinstance(planned, AssetCheckEvaluationPlanned)
+        keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        common = dict(
+            asset_key=planned.asset_key.to_string(), check_name=planned.check_name, run_id=event.run_id,
+            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value, evaluation_event=serialize_value(event),
+            evaluation_event_timestamp=self._event_insert_timestamp(event), evaluation_event_storage_id=event_id,
+        )
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert().values([{**common, "partition": k} for k in keys]))

@@ -4,7 +4,10 @@ status (materialized, failed) is still computed from them."""
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -61,16 +64,49 @@ def test_instance_uses_batching_storage_and_turns_batches_on(tmp_path: Path, pg_
         instance.dispose()
 
 
-def test_same_rows_as_stock_storage_and_partition_status(tmp_path: Path, pg_url: str,
+def _stock_instance(tmp_path: Path, url: str) -> dg.DagsterInstance:
+    """Dagster's own `storage: postgres` (stock PostgresEventLogStorage) on another database."""
+    from cashbook.dagster_instance import sqlalchemy_url
+
+    home = tmp_path / "stock"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {sqlalchemy_url(url)}\n")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _check_rows(pg_url: str, run_id: str) -> list[tuple]:
+    with psycopg.connect(pg_url) as conn:
+        return conn.execute(
+            "SELECT asset_key, check_name, partition, execution_status FROM asset_check_executions "
+            "WHERE run_id = %s ORDER BY 1, 2, 3", (run_id,)).fetchall()
+
+
+@pytest.fixture()
+def second_db(pg_server_url: str) -> Iterator[str]:
+    name = "cbt_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(pg_server_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_same_rows_as_stock_storage_and_partition_status(tmp_path: Path, pg_url: str, second_db: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     instance = _instance(tmp_path, pg_url, "b")
+    stock_instance = _stock_instance(tmp_path, second_db)
     try:
         monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "3")  # batches split mid-run too
         batched = dg.materialize(_assets(fail=False), instance=instance, tags=RANGE)
         monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # Dagster's default: one write per event
-        stock = dg.materialize(_assets(fail=False), instance=instance, tags=RANGE)
+        stock = dg.materialize(_assets(fail=False), instance=stock_instance, tags=RANGE)
         assert batched.success and stock.success
-        assert _rows(pg_url, batched.run_id) == _rows(pg_url, stock.run_id)
+        assert _rows(pg_url, batched.run_id) == _rows(second_db, stock.run_id)
+        assert _check_rows(pg_url, batched.run_id) == _check_rows(second_db, stock.run_id)
+        assert [r[2] for r in _check_rows(pg_url, batched.run_id) if r[2]] == DAYS
         planned = [r for r in _rows(pg_url, batched.run_id) if r[0] == "ASSET_MATERIALIZATION_PLANNED"]
         assert [r[2] for r in planned] == DAYS
 
@@ -86,8 +122,6 @@ def test_same_rows_as_stock_storage_and_partition_status(tmp_path: Path, pg_url:
         status = get_and_update_asset_status_cache_value(instance, key, PARTS)
         assert status is not None
         assert sorted(PARTS.deserialize_subset(status.serialized_failed_partition_subset).get_partition_keys()) == DAYS
-        checks = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(key, "probe_ok"), limit=50)
-        assert {c.run_id for c in checks} >= {batched.run_id, stock.run_id}
     finally:
         instance.dispose()
+        stock_instance.dispose()
