@@ -9,9 +9,10 @@ what landed on that day, next to the run-wide facts (window, source) every day o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -43,19 +44,45 @@ def landed(lake_dir: Path, days: list[dt.date]) -> Iterator[WindowWriter]:
         yield WindowWriter(stager)
 
 
+def add_partition_metadata(context: dg.AssetExecutionContext, asset_key: dg.AssetKey,
+                           per_partition: Mapping[str, Mapping[str, Any]]) -> None:
+    """`context.add_asset_metadata(md, asset_key=..., partition_key=p)` for many partitions in one step.
+
+    Dagster's method re-derives the run's partition keys and copies every entry collected so far on each
+    call, which is quadratic: about 4 s of CPU for a year of ten tables. This builds the same accumulator
+    once; should Dagster's internals move, it falls back to the public method.
+    """
+    unknown = set(per_partition) - set(context.partition_keys)
+    if unknown:
+        raise dg.DagsterInvariantViolationError(f"partitions {sorted(unknown)[:3]} are not targeted by this run")
+    try:
+        from dagster._core.execution.context.metadata_logging import (
+            AssetMetadataHandle,
+            OutputMetadataAccumulator,
+        )
+
+        step = context.get_step_execution_context()
+        merged = dict(step._metadata_accumulator.per_output_metadata)
+    except (ImportError, AttributeError):
+        for key, metadata in per_partition.items():
+            context.add_asset_metadata(dict(metadata), asset_key=asset_key, partition_key=key)
+        return
+    for key, metadata in per_partition.items():
+        handle = AssetMetadataHandle(asset_key=asset_key, partition_key=key)
+        merged[handle] = {**merged.get(handle, {}), **metadata}
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+
+
 def materialize_result(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, window: StagedWindow,
-                       extra: dict | None = None) -> dg.MaterializeResult:
-    """Metadata for a landed window: per day its own row count, for the run the window and totals."""
+                       extra: Mapping[str, Any] | None = None) -> dg.MaterializeResult:
+    """Each day: its own row count (and the source). The newest day of the run, which the asset page shows
+    as the latest materialization, also carries the run's window and totals; repeating them on every day
+    only made each of a year's 365 events bigger to write."""
     days = sorted(window.rows_per_day)
-    if context.has_partition_key_range and len(days) > 1:
-        for day, rows in window.rows_per_day.items():
-            context.add_asset_metadata({"dagster/row_count": rows}, asset_key=asset_key, partition_key=day.isoformat())
-        row_count = {}
-    else:
-        row_count = {"dagster/row_count": window.rows}
-    context.log.info(f"{window.table}: wrote {window.rows} rows into {len(days)} day(s)")
-    return dg.MaterializeResult(asset_key=asset_key, metadata={
-        **row_count,
+    source = {"source": extra["source"]} if extra and "source" in extra else {}
+    per_day: dict[str, dict[str, Any]] = {
+        day.isoformat(): {"dagster/row_count": rows, **source} for day, rows in window.rows_per_day.items()}
+    per_day[days[-1].isoformat()].update({
         "run_rows": window.rows,
         "run_days": len(days),
         "first_day": days[0].isoformat(),
@@ -63,3 +90,6 @@ def materialize_result(context: dg.AssetExecutionContext, asset_key: dg.AssetKey
         "busiest_day_rows": max(window.rows_per_day.values()),
         **(extra or {}),
     })
+    add_partition_metadata(context, asset_key, per_day)
+    context.log.info(f"{window.table}: wrote {window.rows} rows into {len(days)} day(s)")
+    return dg.MaterializeResult(asset_key=asset_key)

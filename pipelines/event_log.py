@@ -98,4 +98,4 @@ class BatchingPostgresEventLogStorage(PostgresEventLogStorage):
             evaluation_event_timestamp=self._event_insert_timestamp(event), evaluation_event_storage_id=event_id,
         )
         with self.index_connection() as conn:
-            conn.execute(AssetCheckExecutionsTable.insert().values([{**common, "partition": k} for k in keys]))
+            conn.execute(AssetCheckExecutionsTable.insert(), [{**common, "partition": k} for k in keys])

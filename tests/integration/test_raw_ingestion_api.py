@@ -36,8 +36,11 @@ def test_api_source_through_dagster_equals_export_source(tmp_path: Path) -> None
         result = _materialize(tmp_path / "from_api", stripe_source="api", stripe_api_key="sk_test_e2e",
                               stripe_api_base=server.url)
     assert result.success
-    meta = next(m for m in result.get_asset_materialization_events()
-                if m.asset_key == dg.AssetKey(["raw", "stripe_balance_transactions"])).materialization.metadata
+    events = [m.materialization for m in result.get_asset_materialization_events()
+              if m.asset_key == dg.AssetKey(["raw", "stripe_balance_transactions"])]
+    assert {e.partition for e in events} == {d.isoformat() for d in DAYS}
+    assert all(e.metadata["source"].value == "api" for e in events)
+    meta = next(e for e in events if e.partition == DAYS[-1].isoformat()).metadata  # the run's facts: newest day
     assert meta["source"].value == "api" and meta["api/requests"].value > 0 and meta["api/objects"].value > 0
 
     compared = 0
