@@ -18,6 +18,7 @@ import dagster as dg
 import pyarrow as pa
 
 from cashbook.lake import LakeError, LakeStager, StagedWindow
+from cashbook.sources.export_stage import StreamStageError, stage_export_streams
 from cashbook.sources.streams import lake_schema
 
 
@@ -32,6 +33,17 @@ class WindowWriter:
             return self.stager.stage(table_name, data, time_column, lake_schema(table_name))
         except LakeError as exc:
             raise dg.Failure(description=f"{exc}; previous partition data left intact") from exc
+
+    def stage_export(self, export_dir: str, streams: list[str], start: dt.datetime, end: dt.datetime
+                     ) -> dict[str, StagedWindow]:
+        """Stage Stripe streams from an export directory, one worker process per stream."""
+        try:
+            staged = stage_export_streams(Path(export_dir), streams, int(start.timestamp()), int(end.timestamp()),
+                                          self.stager.lake_dir, self.stager.days)
+        except StreamStageError as exc:
+            raise dg.Failure(description=f"raw/stripe_{exc.stream}: {exc.error}; previous partition data left "
+                                         "intact") from exc.error
+        return {stream: self.stager.adopt(window) for stream, window in staged.items()}
 
 
 @contextmanager

@@ -49,25 +49,6 @@ class PostgresResource(dg.ConfigurableResource):
         return embedded_url(Path(self.cashbook_home) / "pg")
 
 
-def _export_window(export_dir: str, stream: str, start: int, end: int) -> pa.Table:
-    """The stream's rows with start <= created < end, reading the file in batches.
-
-    Every line is still validated (a bad line anywhere stops the run with file:line), but only the window's
-    rows are kept, so memory follows the window, not the file.
-    """
-    from cashbook.sources.export import iter_stream_batches
-    from cashbook.sources.streams import schema_for, time_column
-
-    column = time_column(stream)
-    kept = []
-    for batch in iter_stream_batches(Path(export_dir), stream):
-        col = batch.column(column)
-        kept.append(batch.filter(pc.and_(pc.greater_equal(col, start), pc.less(col, end))))
-    table = pa.Table.from_batches(kept, schema=schema_for(stream))
-    keys = ["payout_created", "payout", "balance_transaction"] if column == "payout_created" else ["created", "id"]
-    return table.sort_by([(k, "ascending") for k in keys])
-
-
 class StripeSourceResource(dg.ConfigurableResource):
     """Stripe objects for a time window, from an export directory or the API (same rows either way)."""
 
@@ -101,7 +82,9 @@ class StripeReadSession:
     def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
         if self.api is not None:
             return self.api.read_range(stream, start, end)  # type: ignore[attr-defined]
-        return _export_window(self.export_dir, stream, int(start.timestamp()), int(end.timestamp()))
+        from cashbook.sources.export import read_window
+
+        return read_window(Path(self.export_dir), stream, int(start.timestamp()), int(end.timestamp()))
 
     def metadata(self) -> dict:
         """What the run cost: pages, objects, requests and retries for the API; the directory for exports."""

@@ -161,6 +161,11 @@ class LakeStager:
             self._pending.append((window, final, self._pool.submit(_write_temp, final, part)))
         return window
 
+    def adopt(self, window: StagedWindow) -> StagedWindow:
+        """Take over a window staged elsewhere (e.g. by a worker process): committed or discarded with the rest."""
+        self.windows.append(window)
+        return window
+
     def _wait(self) -> BaseException | None:
         """Wait for every queued write; record the written files; return the first failure."""
         first: BaseException | None = None
@@ -173,11 +178,16 @@ class LakeStager:
         self._pending = []
         return first
 
-    def commit(self) -> list[StagedWindow]:
+    def wait(self) -> list[StagedWindow]:
+        """Wait until every staged file is written (not committed); a failed write discards all and raises."""
         failure = self._wait()
         if failure is not None:
             self.discard()
             raise failure
+        return self.windows
+
+    def commit(self) -> list[StagedWindow]:
+        self.wait()
         try:
             commit(self.windows, pool=self._pool)
         except BaseException:
@@ -204,15 +214,16 @@ class LakeStager:
 
 def stage_window(lake_dir: Path, table: str, data: pa.Table, time_column: str, days: list[dt.date],
                  schema: pa.Schema | None = None, *, threads: int = WRITE_THREADS) -> StagedWindow:
-    """One table staged and written (not yet committed): LakeError before any write when rows do not fit
+    """One table staged and written, not yet committed: LakeError before any write when rows do not fit
     `days`; a failed write removes what was staged."""
     stager = LakeStager(lake_dir, days, threads=threads)
-    window = stager.stage(table, data, time_column, schema)
-    failure = stager._wait()
+    try:
+        window = stager.stage(table, data, time_column, schema)
+        stager.wait()
+    except BaseException:
+        stager.discard()
+        raise
     stager._pool.shutdown()
-    if failure is not None:
-        discard([window])
-        raise failure
     return window
 
 

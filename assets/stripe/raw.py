@@ -43,13 +43,16 @@ def stripe_raw(context: dg.AssetExecutionContext, stripe: StripeSourceResource, 
         except SourceError as exc:
             raise dg.Failure(description=f"raw/stripe_{stream}: {exc}; previous partition data left intact") from exc
 
-    # API reads wait on the network: overlap the streams (one bucket keeps the total rate). Export reads
-    # are CPU-bound parsing, so they run one after another, each staged (and freed) before the next.
+    # Export reads are CPU-bound parsing: one worker process per stream (cashbook.sources.export_stage).
+    # API reads wait on the network: overlap the streams in threads (one token bucket keeps the total rate).
     # Nothing is replaced until every selected stream has been read and staged (cashbook.lake).
-    with landed(lake.path, days) as writer, ThreadPoolExecutor(max_workers=3) as pool:
-        tables = pool.map(read, streams) if session.api is not None else map(read, streams)
-        staged = {stream: writer.stage(f"stripe_{stream}", table, time_column(stream))
-                  for stream, table in zip(streams, tables, strict=True)}
+    with landed(lake.path, days) as writer:
+        if session.api is None:
+            staged = writer.stage_export(session.export_dir, streams, start, end)
+        else:
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                staged = {stream: writer.stage(f"stripe_{stream}", table, time_column(stream))
+                          for stream, table in zip(streams, pool.map(read, streams), strict=True)}
     meta = session.metadata()
     for stream in streams:
         key = dg.AssetKey(["raw", f"stripe_{stream}"])

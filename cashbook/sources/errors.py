@@ -10,3 +10,7 @@ class SourceError(ValueError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Errors cross process boundaries (parallel export ingestion): rebuild from where and reason.
+        return type(self), (self.where, self.reason)

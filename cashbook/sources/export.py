@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cashbook.sources.errors import SourceError
 from cashbook.sources.streams import (
@@ -23,6 +24,7 @@ from cashbook.sources.streams import (
     membership_lines_to_batch,
     schema_for,
     sort_table,
+    time_column,
 )
 
 BATCH_ROWS = 10_000
@@ -105,3 +107,17 @@ def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int]
     table = pa.Table.from_batches(
         list(iter_stream_batches(export_dir, stream, payout_created=payout_created)), schema=schema)
     return sort_table(stream, table)
+
+
+def read_window(export_dir: Path, stream: str, start: int, end: int) -> pa.Table:
+    """The stream's rows with start <= created < end (memberships: by their payout's created), sorted.
+
+    Every line is still validated (a bad line anywhere stops the read with file:line), but only the
+    window's rows are kept, so memory follows the window, not the file.
+    """
+    column = time_column(stream)
+    kept = []
+    for batch in iter_stream_batches(Path(export_dir), stream):
+        col = batch.column(column)
+        kept.append(batch.filter(pc.and_(pc.greater_equal(col, start), pc.less(col, end))))
+    return sort_table(stream, pa.Table.from_batches(kept, schema=schema_for(stream)))

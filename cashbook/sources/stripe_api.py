@@ -80,6 +80,9 @@ class StripeApiError(SourceError):
         super().__init__(where, reason)
         self.status = status
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, int | None]]:  # type: ignore[override]
+        return type(self), (self.where, self.reason, self.status)
+
 
 @dataclass
 class SourceStats:
