@@ -388,6 +388,23 @@ def _batch(stream: str, rows: list[tuple[Any, ...]], raws: list[str]) -> pa.Reco
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def row_getter(stream: str) -> Callable[[Obj], tuple[Any, ...]]:
+    """Object -> tuple of the stream's column values, unchecked (see `prebuilt_batch`)."""
+    return _stream_getter(stream)
+
+
+def prebuilt_batch(stream: str, objs: Sequence[Any], rows: list[tuple[Any, ...]], raws: list[str],
+                   where: Callable[[int], str]) -> pa.RecordBatch:
+    """`to_batch(stream, objs, where)` when `rows` and `raws` were already built from `objs`, one by one, with
+    `row_getter` and `canonical_json` (e.g. while API pages arrived). Anything doubtful goes the usual way."""
+    if len(rows) == len(raws) == len(objs):
+        try:
+            return _batch(stream, rows, raws)
+        except Exception:
+            pass
+    return to_batch(stream, objs, where)
+
+
 def to_batch(stream: str, objs: Sequence[Any], where: Callable[[int], str]) -> pa.RecordBatch:
     """Validated rows of `objs` as one batch: exactly `from_pylist([to_row(...) for ...])`, only faster.
 

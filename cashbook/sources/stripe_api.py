@@ -43,8 +43,11 @@ from cashbook.sources.errors import SourceError
 from cashbook.sources.ratelimit import TokenBucket, default_rate
 from cashbook.sources.streams import (
     STREAM_COLUMNS,
+    canonical_json,
     gc_paused,
     membership_row,
+    prebuilt_batch,
+    row_getter,
     sort_table,
     to_batch,
     to_table,
@@ -187,8 +190,9 @@ class StripeApiSource:
         s, e = _ts(start), _ts(end)
         if stream == "payout_balance_transactions":
             return self._memberships({"range": (s, e)})["range"]
-        objs = self._run([self._window(stream, "range", s, e)])
-        return self._table(stream, objs.get("range", {}).values())
+        rows = _PrebuiltRows.for_stream(stream)
+        objs = self._run([self._window(stream, "range", s, e)], rows=rows)
+        return self._table(stream, objs.get("range", {}).values(), rows.get("range") if rows else None)
 
     def read_days(self, stream: str, days: list[dt.date]) -> dict[dt.date, pa.Table]:
         """One table per UTC day of `created`, all days fetched concurrently under one limiter."""
@@ -196,8 +200,9 @@ class StripeApiSource:
         if stream == "payout_balance_transactions":
             return self._memberships({d: _day_bounds(d) for d in days})
         windows = [self._window(stream, d, *_day_bounds(d)) for d in days]
-        objs = self._run(windows)
-        return {d: self._table(stream, objs.get(d, {}).values()) for d in days}
+        rows = _PrebuiltRows.for_stream(stream)
+        objs = self._run(windows, rows=rows)
+        return {d: self._table(stream, objs.get(d, {}).values(), rows.get(d) if rows else None) for d in days}
 
     def read_days_expanded(self, days: list[dt.date]) -> tuple[dict[dt.date, pa.Table], dict[str, list[Obj]]]:
         """Balance transactions per day plus their sources, in one pass (`expand[]=data.source`).
@@ -212,8 +217,10 @@ class StripeApiSource:
         windows = [replace(self._window("balance_transactions", d, *_day_bounds(d)),
                            params=(("expand", ["data.source"]),)) for d in days]
         sources: dict[str, dict[str, Obj]] = {s: {} for s in SOURCE_STREAMS.values()}
-        objs = self._run(windows, sources=sources)
-        tables = {d: self._table("balance_transactions", objs.get(d, {}).values()) for d in days}
+        rows = _PrebuiltRows.for_stream("balance_transactions")
+        objs = self._run(windows, sources=sources, rows=rows)
+        tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.get(d) if rows else None)
+                  for d in days}
         return tables, {s: list(v.values()) for s, v in sources.items()}
 
     def list_objects(self, stream: str, start: dt.datetime, end: dt.datetime) -> list[Obj]:
@@ -268,9 +275,13 @@ class StripeApiSource:
                                 "paging newest-first and filtering client-side")
             return w2, page
 
-    def _run(self, windows: list[_Window], sources: dict[str, dict[str, Obj]] | None = None
-             ) -> dict[Any, dict[str, Obj]]:
-        """Fetch every window to exhaustion; returns key -> id -> object."""
+    def _run(self, windows: list[_Window], sources: dict[str, dict[str, Obj]] | None = None,
+             rows: _PrebuiltRows | None = None) -> dict[Any, dict[str, Obj]]:
+        """Fetch every window to exhaustion; returns key -> id -> object.
+
+        With `rows`, each kept object is also turned into its table row as its page arrives, so that work
+        overlaps the waiting on the network instead of following it.
+        """
         results: dict[Any, dict[str, Obj]] = {w.key: {} for w in windows}
         queue: deque[_Window] = deque(windows)
         inflight: dict[Future[tuple[_Window, Obj]], _Window] = {}
@@ -284,7 +295,7 @@ class StripeApiSource:
                     for fut in done:
                         del inflight[fut]
                         w, page = fut.result()
-                        nxt = self._absorb(w, page, results[w.key], sources)
+                        nxt = self._absorb(w, page, results[w.key], sources, rows)
                         idle = 2 * self.max_workers - len(queue) - len(inflight)
                         queue.extend(self._maybe_split(w, page, nxt, idle) if nxt else [])
                         if self.progress:
@@ -296,7 +307,7 @@ class StripeApiSource:
         return results
 
     def _absorb(self, w: _Window, page: Obj, bucket: dict[str, Obj],
-                sources: dict[str, dict[str, Obj]] | None) -> _Window | None:
+                sources: dict[str, dict[str, Obj]] | None, rows: _PrebuiltRows | None = None) -> _Window | None:
         """Keep the page's objects that fall in the window; return the continuation, if any."""
         data = page.get("data")
         if not isinstance(data, list):
@@ -319,6 +330,8 @@ class StripeApiSource:
                 self.stats.add(duplicates=1)
                 continue
             bucket[obj["id"]] = obj
+            if rows is not None:
+                rows.add(w.key, obj)
             kept += 1
         self.stats.add(pages=1, objects=kept)
         if not page.get("has_more") or not data:
@@ -377,13 +390,20 @@ class StripeApiSource:
         return {k: to_table("payout_balance_transactions", r) for k, r in rows.items()}
 
     # ---- rows ---------------------------------------------------------------------------------
-    def _table(self, stream: str, objs: Iterable[Obj]) -> pa.Table:
+    def _table(self, stream: str, objs: Iterable[Obj], prebuilt: tuple[list, list] | None = None) -> pa.Table:
         if stream not in STREAM_COLUMNS:
             raise ValueError(f"stream {stream!r} has no raw table")
         path = ENDPOINTS[stream][0]
         objs = list(objs)
+
+        def where(i: int) -> str:
+            return f"GET {path} ({objs[i].get('id')})"
+
         with gc_paused():
-            batch = to_batch(stream, objs, lambda i: f"GET {path} ({objs[i].get('id')})")
+            if prebuilt is not None:
+                batch = prebuilt_batch(stream, objs, prebuilt[0], prebuilt[1], where)
+            else:
+                batch = to_batch(stream, objs, where)
         return sort_table(stream, pa.Table.from_batches([batch]))
 
     # ---- one request with retries -------------------------------------------------------------
@@ -453,6 +473,36 @@ class StripeApiSource:
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.add(retries=1)
+
+
+class _PrebuiltRows:
+    """Table rows built as objects arrive, per window key (see `prebuilt_batch`); a key whose object could
+    not be read by the fast getter is simply left to the usual conversion at the end."""
+
+    def __init__(self, stream: str) -> None:
+        self.getter = row_getter(stream)
+        self.by_key: dict[Any, tuple[list, list]] = {}
+        self.failed: set[Any] = set()
+
+    @classmethod
+    def for_stream(cls, stream: str) -> _PrebuiltRows | None:
+        return cls(stream) if stream in STREAM_COLUMNS else None
+
+    def add(self, key: Any, obj: Obj) -> None:
+        if key in self.failed:
+            return
+        try:
+            row, raw = self.getter(obj), canonical_json(obj)
+        except Exception:
+            self.failed.add(key)
+            self.by_key.pop(key, None)
+            return
+        rows, raws = self.by_key.setdefault(key, ([], []))
+        rows.append(row)
+        raws.append(raw)
+
+    def get(self, key: Any) -> tuple[list, list] | None:
+        return None if key in self.failed else self.by_key.get(key, ([], []))
 
 
 def _flat(params: dict[str, Any]) -> list[tuple[str, Any]]:
