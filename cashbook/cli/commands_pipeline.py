@@ -219,7 +219,7 @@ def demo(
     console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
     alerts(evaluate=True)
     clock.lap("summary+alerts")
-    console.print(f"[green]{clock.summary()}[/green]")
+    console.print(f"[green]{clock.summary()}[/green]", soft_wrap=True)  # one line, also for tools reading it
 
 
 def truth_check(con: object, truth: dict) -> tuple[int, int, int]:
