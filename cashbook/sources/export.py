@@ -109,15 +109,17 @@ def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int]
     return sort_table(stream, table)
 
 
-def read_window(export_dir: Path, stream: str, start: int, end: int) -> pa.Table:
-    """The stream's rows with start <= created < end (memberships: by their payout's created), sorted.
+def read_window(export_dir: Path, stream: str, start: int, end: int, *, sort: bool = True) -> pa.Table:
+    """The stream's rows with start <= created < end (memberships: by their payout's created).
 
     Every line is still validated (a bad line anywhere stops the read with file:line), but only the
-    window's rows are kept, so memory follows the window, not the file.
+    window's rows are kept, so memory follows the window, not the file. Sorted like `to_table` unless
+    `sort=False` (the lake stager orders each day itself without copying the whole window).
     """
     column = time_column(stream)
     kept = []
     for batch in iter_stream_batches(Path(export_dir), stream):
         col = batch.column(column)
         kept.append(batch.filter(pc.and_(pc.greater_equal(col, start), pc.less(col, end))))
-    return sort_table(stream, pa.Table.from_batches(kept, schema=schema_for(stream)))
+    table = pa.Table.from_batches(kept, schema=schema_for(stream))
+    return sort_table(stream, table) if sort else table

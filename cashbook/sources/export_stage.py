@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cashbook.lake import LakeStager, StagedWindow, discard
 from cashbook.sources.export import read_window, stream_path
-from cashbook.sources.streams import lake_schema, time_column
+from cashbook.sources.streams import lake_schema, sort_columns, time_column
 
 MAX_WORKERS = 4
 # Below this many bytes of JSON, starting worker processes (a Python, pyarrow and pandas each: about a
@@ -47,11 +47,11 @@ def default_workers(export_dir: Path, streams: list[str]) -> int:
 def stage_stream(export_dir: Path, stream: str, start: int, end: int, lake_dir: Path,
                  days: list[dt.date]) -> StagedWindow:
     """Read one stream's window and write its day files under temporary names (not committed)."""
-    table = read_window(export_dir, stream, start, end)
+    table = read_window(export_dir, stream, start, end, sort=False)
     name = f"stripe_{stream}"
     stager = LakeStager(lake_dir, days)
     try:
-        window = stager.stage(name, table, time_column(stream), lake_schema(name))
+        window = stager.stage(name, table, time_column(stream), lake_schema(name), sort_by=sort_columns(stream))
         del table
         stager.wait()
     except BaseException:

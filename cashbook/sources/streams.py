@@ -483,14 +483,18 @@ def membership_lines_to_batch(lines: Sequence[bytes], where: Callable[[int], str
     return pa.RecordBatch.from_pylist(good, schema=PAYOUT_MEMBERSHIP_SCHEMA)
 
 
+def sort_columns(stream: str) -> list[str]:
+    """The order every source lands rows in: (created, id); memberships by payout day, payout, transaction."""
+    if stream == "payout_balance_transactions":
+        return ["payout_created", "payout", "balance_transaction"]
+    return ["created", "id"]
+
+
 def sort_table(stream: str, table: pa.Table) -> pa.Table:
-    """The order `to_table` gives (created, id; memberships by payout day, payout, transaction)."""
+    """The order `to_table` gives (`sort_columns`)."""
     if table.num_rows < 2:
         return table
-    if stream == "payout_balance_transactions":
-        keys = [("payout_created", "ascending"), ("payout", "ascending"), ("balance_transaction", "ascending")]
-    else:
-        keys = [("created", "ascending"), ("id", "ascending")]
+    keys = [(c, "ascending") for c in sort_columns(stream)]
     order = pc.sort_indices(table.select([k for k, _ in keys]), sort_keys=keys)
     if pc.all(pc.equal(order, pa.array(range(table.num_rows), type=order.type))).as_py():
         return table

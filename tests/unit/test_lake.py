@@ -109,3 +109,13 @@ def test_stager_lands_all_tables_or_none(tmp_path: Path, monkeypatch: pytest.Mon
         stager.stage("a", _table([("a_new", _ts(D1, 2))]), "created")
         stager.stage("b", _table([("b_new", _ts(D1, 2))]), "created")
     assert (ids("a"), ids("b")) == (["a_new"], ["b_new"])
+
+
+def test_stage_orders_each_day_by_sort_columns_without_sorting_the_table_first(tmp_path: Path) -> None:
+    t = _table([("b", _ts(D2, 5)), ("z", _ts(D1, 9)), ("a", _ts(D2, 5)), ("c", _ts(D1, 0)), ("y", _ts(D1, 9))])
+    with lake.LakeStager(tmp_path, [D1, D2, D3]) as stager:
+        window = stager.stage("t", t, "created", SCHEMA, sort_by=["created", "id"])
+    assert window.rows_per_day == {D1: 3, D2: 2, D3: 0}
+    got = {d: pq.read_table(partition_path(tmp_path, "t", d)).column("id").to_pylist() for d in (D1, D2, D3)}
+    assert got == {D1: ["c", "y", "z"], D2: ["a", "b"], D3: []}
+    assert split_by_day(t, "created", [D1, D2], sort_by=["created", "id"])[D1].column("id").to_pylist() == ["c", "y", "z"]
