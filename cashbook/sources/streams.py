@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,21 +325,34 @@ def to_table(stream: str, rows: Iterable[dict[str, Any]]) -> pa.Table:
 # (right after parsing, for export lines): walking 10,000 parsed charges once per column cost more than
 # parsing them.
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk conversion.
+    """Pause the cyclic garbage collector during a bulk conversion or fetch; nests across threads.
 
     Parsed JSON holds no reference cycles (reference counting frees it), but a batch allocates hundreds of
-    thousands of dicts and lists, and every few hundred allocations the collector walked the whole heap
-    (in a Dagster run, a large one): that cost more than the parsing itself.
+    thousands of dicts and lists, and every so often the collector walked the whole heap: in a Dagster run
+    a large one, and while an API fetch keeps every object of a window, one that grows with each page.
+    That cost more than the parsing itself, and stalled every request thread while it ran (the API
+    benchmark's dips below the rate limit). The collector resumes when the last pause ends.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 class _Decline(Exception):
@@ -393,16 +407,15 @@ def row_getter(stream: str) -> Callable[[Obj], tuple[Any, ...]]:
     return _stream_getter(stream)
 
 
-def prebuilt_batch(stream: str, objs: Sequence[Any], rows: list[tuple[Any, ...]], raws: list[str],
-                   where: Callable[[int], str]) -> pa.RecordBatch:
-    """`to_batch(stream, objs, where)` when `rows` and `raws` were already built from `objs`, one by one, with
-    `row_getter` and `canonical_json` (e.g. while API pages arrived). Anything doubtful goes the usual way."""
-    if len(rows) == len(raws) == len(objs):
-        try:
-            return _batch(stream, rows, raws)
-        except Exception:
-            pass
-    return to_batch(stream, objs, where)
+def checked_batch(stream: str, rows: list[tuple[Any, ...]], raws: list[str]) -> pa.RecordBatch:
+    """The batch for rows built with `row_getter` and their `canonical_json`, if every column checks out.
+
+    Raises ValueError when it does not: the caller converts the objects with `to_batch` instead, which
+    names the bad row. Lets a source build rows as objects arrive (e.g. page by page from the API)."""
+    try:
+        return _batch(stream, rows, raws)
+    except _Decline:
+        raise ValueError(f"{stream}: rows need the row-by-row check") from None
 
 
 def to_batch(stream: str, objs: Sequence[Any], where: Callable[[int], str]) -> pa.RecordBatch:

@@ -44,10 +44,11 @@ from cashbook.sources.ratelimit import TokenBucket, default_rate
 from cashbook.sources.streams import (
     STREAM_COLUMNS,
     canonical_json,
+    checked_batch,
     gc_paused,
     membership_row,
-    prebuilt_batch,
     row_getter,
+    schema_for,
     sort_table,
     to_batch,
     to_table,
@@ -192,7 +193,7 @@ class StripeApiSource:
             return self._memberships({"range": (s, e)})["range"]
         rows = _PrebuiltRows.for_stream(stream)
         objs = self._run([self._window(stream, "range", s, e)], rows=rows)
-        return self._table(stream, objs.get("range", {}).values(), rows.get("range") if rows else None)
+        return self._table(stream, objs.get("range", {}).values(), rows.table("range") if rows else None)
 
     def read_days(self, stream: str, days: list[dt.date]) -> dict[dt.date, pa.Table]:
         """One table per UTC day of `created`, all days fetched concurrently under one limiter."""
@@ -202,7 +203,7 @@ class StripeApiSource:
         windows = [self._window(stream, d, *_day_bounds(d)) for d in days]
         rows = _PrebuiltRows.for_stream(stream)
         objs = self._run(windows, rows=rows)
-        return {d: self._table(stream, objs.get(d, {}).values(), rows.get(d) if rows else None) for d in days}
+        return {d: self._table(stream, objs.get(d, {}).values(), rows.table(d) if rows else None) for d in days}
 
     def read_days_expanded(self, days: list[dt.date]) -> tuple[dict[dt.date, pa.Table], dict[str, list[Obj]]]:
         """Balance transactions per day plus their sources, in one pass (`expand[]=data.source`).
@@ -219,7 +220,7 @@ class StripeApiSource:
         sources: dict[str, dict[str, Obj]] = {s: {} for s in SOURCE_STREAMS.values()}
         rows = _PrebuiltRows.for_stream("balance_transactions")
         objs = self._run(windows, sources=sources, rows=rows)
-        tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.get(d) if rows else None)
+        tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.table(d) if rows else None)
                   for d in days}
         return tables, {s: list(v.values()) for s, v in sources.items()}
 
@@ -285,7 +286,7 @@ class StripeApiSource:
         results: dict[Any, dict[str, Obj]] = {w.key: {} for w in windows}
         queue: deque[_Window] = deque(windows)
         inflight: dict[Future[tuple[_Window, Obj]], _Window] = {}
-        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="stripe-api") as pool:
+        with gc_paused(), ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="stripe-api") as pool:
             try:
                 while queue or inflight:
                     while queue and len(inflight) < self.max_workers:
@@ -313,7 +314,7 @@ class StripeApiSource:
         if not isinstance(data, list):
             raise StripeApiError(self._where(w), "list response without a `data` array")
         where = self._where(w)
-        kept = 0
+        kept: list[Obj] = []
         for obj in data:
             if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
                 raise StripeApiError(where, f"list item is not an object with an id: {obj!r:.200}")
@@ -330,10 +331,10 @@ class StripeApiSource:
                 self.stats.add(duplicates=1)
                 continue
             bucket[obj["id"]] = obj
-            if rows is not None:
-                rows.add(w.key, obj)
-            kept += 1
-        self.stats.add(pages=1, objects=kept)
+            kept.append(obj)
+        if rows is not None:
+            rows.add_page(w.key, kept)
+        self.stats.add(pages=1, objects=len(kept))
         if not page.get("has_more") or not data:
             return None
         last = data[-1]
@@ -390,21 +391,16 @@ class StripeApiSource:
         return {k: to_table("payout_balance_transactions", r) for k, r in rows.items()}
 
     # ---- rows ---------------------------------------------------------------------------------
-    def _table(self, stream: str, objs: Iterable[Obj], prebuilt: tuple[list, list] | None = None) -> pa.Table:
+    def _table(self, stream: str, objs: Iterable[Obj], prebuilt: pa.Table | None = None) -> pa.Table:
         if stream not in STREAM_COLUMNS:
             raise ValueError(f"stream {stream!r} has no raw table")
         path = ENDPOINTS[stream][0]
         objs = list(objs)
-
-        def where(i: int) -> str:
-            return f"GET {path} ({objs[i].get('id')})"
-
-        with gc_paused():
-            if prebuilt is not None:
-                batch = prebuilt_batch(stream, objs, prebuilt[0], prebuilt[1], where)
-            else:
-                batch = to_batch(stream, objs, where)
-        return sort_table(stream, pa.Table.from_batches([batch]))
+        if prebuilt is None or prebuilt.num_rows != len(objs):
+            with gc_paused():
+                prebuilt = pa.Table.from_batches(
+                    [to_batch(stream, objs, lambda i: f"GET {path} ({objs[i].get('id')})")])
+        return sort_table(stream, prebuilt)
 
     # ---- one request with retries -------------------------------------------------------------
     @staticmethod
@@ -476,33 +472,35 @@ class StripeApiSource:
 
 
 class _PrebuiltRows:
-    """Table rows built as objects arrive, per window key (see `prebuilt_batch`); a key whose object could
-    not be read by the fast getter is simply left to the usual conversion at the end."""
+    """Arrow batches built page by page as objects arrive, per window key (`checked_batch`): the work
+    overlaps the waiting on the network. A key with a page the fast path cannot vouch for is left to the
+    usual conversion of its objects at the end (`to_batch`, which names a bad object)."""
 
     def __init__(self, stream: str) -> None:
+        self.stream = stream
         self.getter = row_getter(stream)
-        self.by_key: dict[Any, tuple[list, list]] = {}
+        self.batches: dict[Any, list[pa.RecordBatch]] = {}
         self.failed: set[Any] = set()
 
     @classmethod
     def for_stream(cls, stream: str) -> _PrebuiltRows | None:
         return cls(stream) if stream in STREAM_COLUMNS else None
 
-    def add(self, key: Any, obj: Obj) -> None:
-        if key in self.failed:
+    def add_page(self, key: Any, objs: list[Obj]) -> None:
+        if key in self.failed or not objs:
             return
         try:
-            row, raw = self.getter(obj), canonical_json(obj)
+            batch = checked_batch(self.stream, [self.getter(o) for o in objs], [canonical_json(o) for o in objs])
         except Exception:
             self.failed.add(key)
-            self.by_key.pop(key, None)
+            self.batches.pop(key, None)
             return
-        rows, raws = self.by_key.setdefault(key, ([], []))
-        rows.append(row)
-        raws.append(raw)
+        self.batches.setdefault(key, []).append(batch)
 
-    def get(self, key: Any) -> tuple[list, list] | None:
-        return None if key in self.failed else self.by_key.get(key, ([], []))
+    def table(self, key: Any) -> pa.Table | None:
+        if key in self.failed:
+            return None
+        return pa.Table.from_batches(self.batches.get(key, []), schema=schema_for(self.stream))
 
 
 def _flat(params: dict[str, Any]) -> list[tuple[str, Any]]:

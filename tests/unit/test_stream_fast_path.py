@@ -148,3 +148,28 @@ def test_membership_fast_path_and_its_errors() -> None:
     assert where == "x:3" and "po_9" in reason
     objs[2] = {"payout": "po_1", "balance_transaction": 5}
     assert _error(membership_lines_to_batch, _lines(objs), _where, created)[0] == "x:3"
+
+
+def test_gc_pause_nests_across_threads_and_restores_the_collector() -> None:
+    import gc
+    import threading
+
+    from cashbook.sources.streams import gc_paused
+
+    assert gc.isenabled()
+    entered, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with gc_paused():
+            entered.set()
+            release.wait(5)
+
+    t = threading.Thread(target=other)
+    with gc_paused():
+        t.start()
+        entered.wait(5)
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread's pause is still on
+    release.set()
+    t.join()
+    assert gc.isenabled()
