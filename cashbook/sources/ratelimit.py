@@ -9,7 +9,11 @@ so the server never counts more than `rate` in any second. Starts are also space
 apart: without that, the budget is spent in bursts of `capacity` requests, and a few requests of one
 burst delayed by thread scheduling (GIL, connection set-up) land next to the following burst, which
 a server counting per sliding second sees as an excess (measured: 29 in one second at a 25/s limit).
-The `margin` absorbs the remaining jitter between our clock and the server's arrival times.
+The `margin` absorbs the remaining jitter between our clock and the server's arrival times; it is also
+what the bucket gives up, since the sustained rate is `capacity / (window + margin)`: 80 ms capped it at
+92.6 % of the limit, 60 ms at 94.3 %. With 60 ms the replay server still counted at most the limit in
+every sliding second of the benchmark on a 2-core machine at load 7, once request threads no longer
+stalled on garbage collection; 40 ms let one second through with one request too many (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class TokenBucket:
     seconds (+ `margin`) after it was taken, so no sliding second ever sees more than `capacity` starts.
     """
 
-    def __init__(self, rate: float, *, margin: float = 0.08,
+    def __init__(self, rate: float, *, margin: float = 0.06,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate <= 0:
