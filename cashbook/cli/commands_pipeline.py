@@ -25,7 +25,7 @@ WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"
 
 def prepare_instance(settings: Settings) -> dict[str, str]:
     """Start Postgres if embedded, write dagster.yaml, run migrations; return the env for Dagster processes."""
-    from cashbook.dagster_instance import write_instance_yaml
+    from cashbook.dagster_instance import dagster_process_env, write_instance_yaml
     from cashbook.db import database_url
 
     url = database_url(settings)
@@ -40,6 +40,7 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["CASHBOOK_HOME"] = str(settings.cashbook_home)
     env["DAGSTER_HOME"] = str(settings.dagster_home)
+    env.update(dagster_process_env(url))  # the Postgres password dagster.yaml reads from the environment
     return env
 
 
@@ -57,9 +58,14 @@ def init_pools(dagster_home: str) -> None:
     with dg.DagsterInstance.from_config(dagster_home) as instance:
         storage = instance.event_log_storage
         for pool, limit in POOLS.items():
-            info = storage.get_concurrency_info(pool)
-            if info.slot_count != limit:
+            if storage.get_concurrency_info(pool).slot_count == limit:
+                continue
+            try:
                 storage.set_concurrency_slots(pool, limit)
+            except Exception:
+                # Another process (webserver, daemon and code server start together) set it first.
+                if storage.get_concurrency_info(pool).slot_count != limit:
+                    raise
 
 
 def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
