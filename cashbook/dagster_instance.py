@@ -33,7 +33,7 @@ import psycopg
 import yaml
 
 from cashbook.db import database_url
-from cashbook.settings import Settings
+from cashbook.settings import Settings, SettingsError
 
 OPERATOR_FILE = "dagster.operator.yaml"
 PASSWORD_ENV = "DAGSTER_PG_PASSWORD"
@@ -63,7 +63,7 @@ RUN_MONITORING_DEFAULTS: dict[str, int | bool] = {
 }
 
 
-class InstanceConfigError(RuntimeError):
+class InstanceConfigError(SettingsError):
     """dagster.yaml cannot be generated without losing or overriding someone's settings; the message says why."""
 
 

@@ -22,6 +22,7 @@ app = typer.Typer(
 from cashbook.cli import (  # noqa: E402, F401
     commands_alerts,
     commands_api,
+    commands_dagster,
     commands_db,
     commands_pipeline,
     commands_reconcile,
