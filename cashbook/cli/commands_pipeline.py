@@ -36,11 +36,13 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
         migrate = None
     if migrate is not None:
         migrate(url)
+    # dagster.yaml reads the Postgres password from the environment: this process (init_pools) and every
+    # Dagster process started with the returned env.
+    os.environ.update(dagster_process_env(url))
     init_pools(str(settings.dagster_home))
     env = dict(os.environ)
     env["CASHBOOK_HOME"] = str(settings.cashbook_home)
     env["DAGSTER_HOME"] = str(settings.dagster_home)
-    env.update(dagster_process_env(url))  # the Postgres password dagster.yaml reads from the environment
     return env
 
 
