@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export CASHBOOK_HOME ?= $(CURDIR)/.cashbook
 export DAGSTER_HOME ?= $(CASHBOOK_HOME)/dagster
 
-.PHONY: install demo test lint ui api worker bench clean stop
+.PHONY: install demo test lint ui api worker prod-local bench clean stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PY)" || { echo "cashbook needs Python 3.11 or newer on PATH (python3.11, python3.12 or python3)"; exit 1; }
@@ -45,6 +45,11 @@ api: install
 
 worker: install
 	$(BIN)/cashbook worker
+
+## make prod-local: the production topology on this machine, each part its own process (docs/deploy.md):
+## code server :4266, Dagster UI :3000, daemon, API :8000 (2 uvicorn workers), webhook workers; Ctrl-C stops all
+prod-local: install
+	$(BIN)/cashbook serve
 
 ## make bench: every benchmark under tests/bench; results go to docs/BENCHMARKS.md
 bench: install

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
@@ -86,7 +88,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, procs: li
             value = probe()
             if value:
                 return value
-        except (OSError, urllib.error.URLError, KeyError, TypeError) as exc:
+        except (OSError, urllib.error.URLError, httpx.HTTPError, KeyError, TypeError) as exc:
             last_error = exc
         time.sleep(interval)
     logs = "\n".join(f"--- {p.name}\n{p.log(2000)}" for p in procs)
