@@ -141,3 +141,17 @@ def daemon(ctx: typer.Context,
     if code_server and wait > 0:
         wait_for_code_server(code_server, env, wait)
     _exec("dagster-daemon", ["run", "-w", str(workspace), *ctx.args], env)
+
+
+@dagster_app.command("migrate")
+def migrate_instance() -> None:
+    """After upgrading Dagster: migrate its storage schema (`dagster instance migrate`), with the instance prepared."""
+    _, env = _prepare(full=False)
+    _exec("dagster", ["instance", "migrate"], env)
+
+
+@dagster_app.command("daemon-check")
+def daemon_check() -> None:
+    """Exit 0 when the daemon has sent heartbeats recently (`dagster-daemon liveness-check`): a liveness probe."""
+    _, env = _prepare(full=False)
+    _exec("dagster-daemon", ["liveness-check"], env)

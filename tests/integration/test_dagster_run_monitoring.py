@@ -83,6 +83,9 @@ def test_killed_runs_release_the_duckdb_slot_and_the_next_run_succeeds(pg_url: s
         instance = dg.DagsterInstance.from_config(str(dagster_home))
         wait_for("the monitoring and run-queue daemons", lambda: {"MONITORING", "QUEUED_RUN_COORDINATOR"}
                  <= set(instance.get_daemon_heartbeats()), START_TIMEOUT, procs, interval=2)
+        for probe in (cashbook("dagster", "daemon-check"), cashbook("dagster", "migrate")):
+            out = subprocess.run(probe, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, (probe, out.stdout[-2000:], out.stderr[-2000:])
 
         # 1. a queued run launched through the code server, killed while it holds the slot
         held = launch("hold")
