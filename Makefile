@@ -36,8 +36,7 @@ lint: install
 
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (instance in Postgres)
 ui: install
-	$(BIN)/cashbook dagster-home >/dev/null
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/cashbook dagster dev --host 127.0.0.1 --port 3000
 
 ## make api: the billing API on http://127.0.0.1:8000
 api: install

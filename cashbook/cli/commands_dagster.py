@@ -155,3 +155,12 @@ def daemon_check() -> None:
     """Exit 0 when the daemon has sent heartbeats recently (`dagster-daemon liveness-check`): a liveness probe."""
     _, env = _prepare(full=False)
     _exec("dagster-daemon", ["liveness-check"], env)
+
+
+@dagster_app.command("dev", context_settings=PASS_THROUGH)
+def dev(ctx: typer.Context,
+        host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
+        port: int = typer.Option(3000, "--port")) -> None:
+    """Everything in one process tree for a laptop (`dagster dev`: UI, daemon, code): what `make ui` runs."""
+    s, env = _prepare(full=True)
+    _exec("dagster", ["dev", "-w", str(write_workspace(s, None)), "-h", host, "-p", str(port), *ctx.args], env)
