@@ -22,6 +22,12 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_dagster_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never touch the user's (or the Makefile's) DAGSTER_HOME: settings derive it from the test's home."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The server tests use (a postgresql:// URL): the CI service via DATABASE_URL, else an embedded one."""
