@@ -59,12 +59,18 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
                    for _ in range(concurrency)]
         if once:
             totals = [0] * concurrency
+            errors: list[BaseException] = []
 
             def drain(i: int) -> None:
-                while (n := workers[i].process_batch()):
-                    totals[i] += n
+                try:
+                    while (n := workers[i].process_batch()):
+                        totals[i] += n
+                except BaseException as exc:  # surfaced below: --once must fail loudly, as with one thread
+                    errors.append(exc)
 
             _run_threads([threading.Thread(target=drain, args=(i,), name=f"worker-{i}") for i in range(concurrency)])
+            if errors:
+                raise errors[0]
             typer.echo(f"processed {sum(totals)} event(s)")
             return
         stop = threading.Event()
