@@ -7,8 +7,8 @@ declares), console scripts that only resolve inside an editable checkout. The co
 processes with a minimal environment (no PYTHONPATH, cwd outside the repository), so nothing can quietly fall
 back to the checkout; the test also asserts the modules load from the new virtualenv's site-packages.
 
-Cost: one `pip install` (pip's own cache is reused between runs) plus about a dozen CLI starts; the measured
-wall time is in docs/BENCHMARKS.md.
+Cost: one `pip install` (pip's normal cache, not disabled) plus about a dozen CLI starts; the measured wall
+time is in docs/BENCHMARKS.md (tests/bench/bench_wheel_install.py).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    # Non-editable, pinned like CI; pip's cache is reused. --no-compile: modules compile when first imported.
+    # Non-editable, pinned like CI, pip's normal cache. --no-compile: modules compile when first imported.
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
                     "-c", str(ROOT / "constraints.txt"), str(wheel)],
                    check=True, capture_output=True, text=True, timeout=1200)
