@@ -31,7 +31,8 @@ import pytest
 
 from tests.integration.api_fixtures import free_port
 
-pytestmark = pytest.mark.slow
+# Slow by design; the install depends on the package index, so more room than the suite-wide 600 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 START = "2025-03-01"  # the simulated account covers two months from here
