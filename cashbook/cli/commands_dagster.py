@@ -32,8 +32,15 @@ CODE_SERVER_HELP = ("HOST:PORT of `cashbook dagster code-server` (env CASHBOOK_C
                     "the code itself in a subprocess, as `make ui` does")
 
 
-def _tool(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
+# The module behind each Dagster console script, run with this interpreter (scripts beside sys.executable exist
+# only in a virtualenv; see commands_pipeline.python_module).
+MODULES = {"dagster": "dagster", "dagster-webserver": "dagster_webserver", "dagster-daemon": "dagster._daemon"}
+
+
+def _argv(tool: str, *args: str) -> list[str]:
+    from cashbook.cli.commands_pipeline import python_module
+
+    return [*python_module(MODULES[tool]), *args]
 
 
 def parse_code_server(value: str) -> tuple[str, int]:
@@ -71,7 +78,7 @@ def wait_for_code_server(code_server: str, env: dict[str, str], timeout: float) 
     host, port = parse_code_server(code_server)
     deadline = time.monotonic() + timeout
     while True:
-        probe = subprocess.run([_tool("dagster"), "api", "grpc-health-check", "-h", host, "-p", str(port)],
+        probe = subprocess.run(_argv("dagster", "api", "grpc-health-check", "-h", host, "-p", str(port)),
                                env=env, capture_output=True, text=True, check=False)
         if probe.returncode == 0:
             return
@@ -83,10 +90,10 @@ def wait_for_code_server(code_server: str, env: dict[str, str], timeout: float) 
 
 
 def _exec(tool: str, args: list[str], env: dict[str, str]) -> NoReturn:
-    exe = _tool(tool)
+    argv = _argv(tool, *args)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(exe, [exe, *args], env)
+    os.execve(argv[0], argv, env)
 
 
 def _prepare(*, full: bool) -> tuple[Settings, dict[str, str]]:

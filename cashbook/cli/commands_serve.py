@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import typer
 
@@ -43,22 +42,22 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="interface every 
           api: bool = typer.Option(True, "--api/--no-api", help="also run the billing API and webhook workers")
           ) -> None:
     """Run code server, Dagster webserver and daemon, API workers and webhook workers as separate processes."""
-    from cashbook.cli.commands_pipeline import prepare_instance
+    from cashbook.cli.commands_pipeline import prepare_instance, python_module
 
     env = prepare_instance(get_settings())  # once, so the children do not race on a fresh database
-    cli = str(Path(sys.executable).with_name("cashbook"))
+    cli = python_module("cashbook")
     target = f"{host}:{code_server_port}"
     parts = [
-        ("code-server", [cli, "dagster", "code-server", "--host", host, "--port", str(code_server_port)]),
-        ("webserver", [cli, "dagster", "webserver", "--host", host, "--port", str(ui_port), "--code-server", target]),
-        ("daemon", [cli, "dagster", "daemon", "--code-server", target]),
+        ("code-server", [*cli, "dagster", "code-server", "--host", host, "--port", str(code_server_port)]),
+        ("webserver", [*cli, "dagster", "webserver", "--host", host, "--port", str(ui_port), "--code-server", target]),
+        ("daemon", [*cli, "dagster", "daemon", "--code-server", target]),
     ]
     if api:
         # webhook events are processed by the worker processes, not by threads inside the API workers
         env = dict(env, CASHBOOK_API_WORKER_IN_PROCESS="false")
         parts += [
-            ("api", [cli, "api", "--host", host, "--port", str(api_port), "--workers", str(api_workers)]),
-            ("worker", [cli, "worker", "--concurrency", str(worker_concurrency)]),
+            ("api", [*cli, "api", "--host", host, "--port", str(api_port), "--workers", str(api_workers)]),
+            ("worker", [*cli, "worker", "--concurrency", str(worker_concurrency)]),
         ]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
