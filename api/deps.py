@@ -40,7 +40,7 @@ def current_user(settings: SettingsDep,
     if creds is None or creds.scheme.lower() != "bearer":
         raise Problem(401, "unauthorized", "a bearer token is required")
     try:
-        return decode(creds.credentials, settings.jwt_secret)
+        return decode(creds.credentials, settings.signing_secret())
     except TokenError:
         raise Problem(401, "unauthorized", "the bearer token is invalid or expired") from None
 

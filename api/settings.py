@@ -1,18 +1,23 @@
 """API-only settings (pydantic-settings). Shared knobs (DATABASE_URL, STRIPE_API_KEY/BASE) stay in cashbook.settings.
 
-Secrets have development defaults so `cashbook api` runs on a fresh clone, but outside `dev` the service
-refuses to start with them: a webhook route without a real secret would accept forged events.
+Security fails closed: `CASHBOOK_API_ENV` defaults to `prod`, and only an explicit `dev` (set by `make api`,
+the README walkthrough and the tests that ask for it) enables the committed development secrets. Outside dev
+the service refuses to start without its own secrets, or with the development ones: a deploy that forgot a
+variable would otherwise accept forged admin tokens and forged webhooks (issue 12, defect 1).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 DEV_WEBHOOK_SECRET = "whsec_dev_only"
+
+
+MIN_JWT_SECRET_BYTES = 32  # HS256: a key shorter than the hash output is brute-forceable offline (RFC 7518 §3.2)
 
 
 class ApiSettingsError(RuntimeError):
@@ -22,9 +27,11 @@ class ApiSettingsError(RuntimeError):
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASHBOOK_API_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "test", "prod"] = "dev"
+    env: Literal["dev", "test", "prod"] = Field(
+        default="prod", description="`dev` enables the committed development secrets; nothing else does.")
     database_url: str | None = Field(default=None, description="Overrides DATABASE_URL for the API only.")
-    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias=AliasChoices("JWT_SECRET", "CASHBOOK_API_JWT_SECRET"))
+    jwt_secret: str | None = Field(default=None,
+                                   validation_alias=AliasChoices("JWT_SECRET", "CASHBOOK_API_JWT_SECRET"))
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
     stripe_webhook_secret: str | None = Field(
         default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "CASHBOOK_API_STRIPE_WEBHOOK_SECRET"),
@@ -50,16 +57,41 @@ class ApiSettings(BaseSettings):
     default_payment_method: str | None = Field(
         default=None, description="Dev/test only: used when a request names none (e.g. pm_card_visa).")
 
+    @model_validator(mode="after")
+    def _dev_defaults(self) -> ApiSettings:
+        """The development JWT secret only where the developer asked for dev."""
+        if self.jwt_secret is None and self.env == "dev":
+            self.jwt_secret = DEV_JWT_SECRET
+        return self
+
     def webhook_secrets(self) -> list[str]:
-        """The secrets to verify against; the dev default only in dev."""
+        """The secrets to verify against; the dev default only in dev, never the dev secret elsewhere."""
         if self.stripe_webhook_secret:
-            return [s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip()]
-        if self.env == "dev":
-            return [DEV_WEBHOOK_SECRET]
-        raise ApiSettingsError("STRIPE_WEBHOOK_SECRET must be set outside dev (the webhook route needs it)")
+            secrets = [s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip()]
+        elif self.env == "dev":
+            secrets = [DEV_WEBHOOK_SECRET]
+        else:
+            raise ApiSettingsError("STRIPE_WEBHOOK_SECRET must be set outside dev (CASHBOOK_API_ENV="
+                                   f"{self.env}); the webhook route needs it")
+        if self.env != "dev" and DEV_WEBHOOK_SECRET in secrets:
+            raise ApiSettingsError("STRIPE_WEBHOOK_SECRET is the committed development secret; it is refused"
+                                   f" outside dev (CASHBOOK_API_ENV={self.env})")
+        return secrets
+
+    def signing_secret(self) -> str:
+        """The JWT secret, checked: set, ≥ 32 bytes, and not the development one outside dev."""
+        secret = self.jwt_secret
+        if not secret:
+            raise ApiSettingsError(f"JWT_SECRET must be set outside dev (CASHBOOK_API_ENV={self.env}); "
+                                   "set CASHBOOK_API_ENV=dev for the development secret")
+        if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ApiSettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if self.env != "dev" and secret == DEV_JWT_SECRET:
+            raise ApiSettingsError(f"JWT_SECRET is the committed development secret; it is refused outside dev"
+                                   f" (CASHBOOK_API_ENV={self.env})")
+        return secret
 
     def check(self) -> None:
         """Fail at start, not at the first request."""
+        self.signing_secret()
         self.webhook_secrets()
-        if self.env != "dev" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ApiSettingsError("JWT_SECRET must be set outside dev")

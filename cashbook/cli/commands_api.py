@@ -26,12 +26,17 @@ def migrate_cmd() -> None:
 def token_cmd(user: str = typer.Option(..., "--user", help="user id (JWT sub)"),
               admin: bool = typer.Option(False, "--admin"),
               email: str | None = typer.Option(None, "--email")) -> None:
-    """Mint a development bearer token signed with JWT_SECRET."""
-    from api.settings import ApiSettings
+    """Mint a bearer token signed with JWT_SECRET (the development secret only with CASHBOOK_API_ENV=dev)."""
+    from api.settings import ApiSettings, ApiSettingsError
     from cashbook.billing.tokens import mint
 
     s = ApiSettings()
-    typer.echo(mint(user, s.jwt_secret, admin=admin, email=email, ttl_seconds=s.jwt_ttl_seconds))
+    try:
+        secret = s.signing_secret()
+    except ApiSettingsError as exc:
+        typer.secho(f"cannot mint a token: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(mint(user, secret, admin=admin, email=email, ttl_seconds=s.jwt_ttl_seconds))
 
 
 @app.command("worker")
