@@ -167,14 +167,36 @@ class BillingService:
             raise Problem(404, "unknown_pack", f"no active credit pack {pack_id!r}")
         credits, amount, currency = pack
         customer = self._customer(user, None)
-        pi = self.gateway.create_payment_intent(
-            amount=amount, currency=currency, customer_id=customer, payment_method=self._payment_method(payment_method),
-            metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
-            idempotency_key=f"credit_purchase:{op}")
+        attempt_id = f"cp_{op}"
+        # The attempt row exists before Stripe is asked, keyed by our operation id (also in the PaymentIntent's
+        # metadata): whatever happens after the Stripe call, the webhook can find what was bought.
         with self.pool.connection() as conn:
-            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount, currency,"
-                         " status) VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                         (f"cp_{op}", user.user_id, pi["id"], pack_id, credits, amount, currency, pi["status"]))
+            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, pack_id, credits, amount, currency, status)"
+                         " VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, 'creating') ON CONFLICT (id) DO NOTHING",
+                         (attempt_id, user.user_id, pack_id, credits, amount, currency))
+        try:
+            pi = self.gateway.create_payment_intent(
+                amount=amount, currency=currency, customer_id=customer,
+                payment_method=self._payment_method(payment_method),
+                metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
+                idempotency_key=f"credit_purchase:{op}")
+        except GatewayError as exc:
+            if exc.status < 500:  # a definite refusal; after a 5xx or timeout the outcome is unknown
+                with self.pool.connection() as conn:
+                    conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
+                                 " updated_at = now() WHERE id = %s AND stripe_id IS NULL", (exc.code, attempt_id))
+            raise
+        with self.pool.connection() as conn:
+            linked = conn.execute(
+                "UPDATE payment_attempts SET stripe_id = %s, updated_at = now(), status = CASE WHEN status IN"
+                " ('succeeded', 'refunded') THEN status ELSE %s END WHERE id = %s AND (stripe_id IS NULL OR"
+                " stripe_id = %s)", (pi["id"], pi["status"], attempt_id, pi["id"])).rowcount
+            if not linked:  # Stripe answered this operation with another PaymentIntent: keep a row for it too
+                conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount,"
+                             " currency, status) VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, %s, %s)"
+                             " ON CONFLICT (stripe_id) DO NOTHING",
+                             (f"cp_{pi['id']}", user.user_id, pi["id"], pack_id, credits, amount, currency,
+                              pi["status"]))
         return PurchaseOut(payment_intent_id=pi["id"], client_secret=pi.get("client_secret"), status=pi["status"],
                            pack_id=pack_id, credits=credits, amount=amount,
                            amount_display=to_major_str(amount, currency), currency=currency)

@@ -4,8 +4,9 @@ One event per transaction: claim with `FOR UPDATE SKIP LOCKED` (several workers 
 event), run the handler inside a savepoint, mark the event processed in the same transaction, so an
 effect and its "processed" mark commit together or not at all. A failing handler is retried with
 exponential backoff; after `max_attempts` failures the event goes to `manual_review` with its error.
-A `state.AmountMismatch` is not transient (Stripe's amount will not change on retry): it goes to
-`manual_review` on its first attempt.
+A `state.ManualReview` (an amount mismatch, or a PaymentIntent of ours without a payment_attempts row) is
+not transient (Stripe's object will not change on retry): it goes to `manual_review` on its first attempt,
+an alert row is written in the same transaction, and on-call is paged once that commits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from api.services import state
 from api.services.handlers import HandlerContext, dispatch
+from api.services.paging import Pager
 from cashbook.stripe_gateway import StripeGateway
 
 _log = logging.getLogger("cashbook.worker")
@@ -47,12 +49,24 @@ def backoff(attempts: int, base: float, cap: float) -> float:
 
 
 class Worker:
-    def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig) -> None:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig,
+                 pager: Pager | None = None) -> None:
         self.pool, self.config = pool, config
         self.ctx = HandlerContext(gateway)
+        self.pager = pager or Pager.from_env()
 
     def process_one(self) -> bool:
         """Process at most one due event; False when none is due."""
+        page: str | None = None
+        processed = self._process_one()
+        if isinstance(processed, str):
+            page, processed = processed, True
+        if page is not None:
+            self.pager.deliver(self.pool, page)
+        return processed
+
+    def _process_one(self) -> bool | str:
+        """True/False as `process_one`, or the dedup key of an alert to page once the transaction committed."""
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(CLAIM_SQL).fetchone()
             if row is None:
@@ -63,7 +77,8 @@ class Worker:
                     outcome = dispatch(conn, event, self.ctx)
             except Exception as exc:
                 attempts += 1
-                final = attempts >= self.config.max_attempts or isinstance(exc, state.AmountMismatch)
+                review = isinstance(exc, state.ManualReview)
+                final = attempts >= self.config.max_attempts or review
                 delay = backoff(attempts, self.config.backoff_seconds, self.config.backoff_max_seconds)
                 message = f"{type(exc).__name__}: {exc}"
                 conn.execute(
@@ -74,6 +89,10 @@ class Worker:
                                                                   "type": event.get("type")})
                 _log.warning("event %s failed (attempt %d%s): %s", event_id, attempts,
                              ", manual review" if final else "", message)
+                if review:
+                    key = self.pager.record(conn, event_id, f"Payment needs manual review ({event.get('type')}"
+                                                            f" {event_id}): {message}")
+                    return key or True
                 return True
             conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
                          " processed_at = now() WHERE id = %s", (outcome, event_id))
