@@ -103,14 +103,12 @@ class StripeGateway:
                 "product": {"name": name}}, options=self._opts(f"plan:{plan_id}"))
 
     # -- customers ------------------------------------------------------------------------------
-    def create_customer(self, *, user_id: str, email: str | None, payment_method: str | None,
-                        idempotency_key: str) -> StripeDict:
+    def create_customer(self, *, user_id: str, email: str | None, idempotency_key: str) -> StripeDict:
+        """Parameters depend only on (user, e-mail): the caller's key names both, so it is never replayed with
+        other parameters (Stripe answers that with an idempotency error for 24 h)."""
         params: dict[str, Any] = {"metadata": {"user_id": user_id}}
         if email:
             params["email"] = email
-        if payment_method:
-            params["payment_method"] = payment_method
-            params["invoice_settings"] = {"default_payment_method": payment_method}
         return self._call(self._client.v1.customers.create, params=params, options=self._opts(idempotency_key))
 
     def set_default_payment_method(self, customer_id: str, payment_method: str, idempotency_key: str) -> None:

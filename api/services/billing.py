@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,23 +51,32 @@ class BillingService:
             c.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
                       " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
 
-    def _customer(self, user: Principal, payment_method: str | None, conn: psycopg.Connection | None = None) -> str:
-        """The user's Stripe customer (created once); `conn`: run on the caller's connection (and transaction)."""
-        with _use(self.pool, conn) as c:
-            self.ensure_user(user, c)
+    def _customer(self, user: Principal, payment_method: str | None) -> str:
+        """The user's Stripe customer: created once, outside any transaction, its id committed at once.
+
+        Never inside a transaction that may roll back (a declined card used to roll back the stored id, and
+        the next attempt replayed the Stripe idempotency key with other parameters: 24 h of idempotency
+        errors, then a duplicate customer — issue 12, defect 3). The creation parameters are only the user id
+        and e-mail, and the key names both, so a key is never replayed with other parameters; the payment
+        method is attached in separate calls keyed by the method.
+        """
+        self.ensure_user(user)
+        with self.pool.connection() as c:
             row = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
-        if row and row[0]:
-            if payment_method:
-                self.gateway.set_default_payment_method(row[0], payment_method,
-                                                        f"pm:{user.user_id}:{payment_method}")
-            return row[0]
-        cus = self.gateway.create_customer(user_id=user.user_id, email=user.email, payment_method=payment_method,
-                                           idempotency_key=f"customer:{user.user_id}")
-        with _use(self.pool, conn) as c:
-            c.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
-                      (cus["id"], user.user_id))
-            stored = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
-        return stored[0]
+        customer = row[0] if row else None
+        if not customer:
+            email_tag = hashlib.sha256((user.email or "").encode()).hexdigest()[:16]
+            cus = self.gateway.create_customer(user_id=user.user_id, email=user.email,
+                                               idempotency_key=f"customer:{user.user_id}:{email_tag}")
+            with self.pool.connection() as c:
+                c.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
+                          (cus["id"], user.user_id))
+                customer = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s",
+                                     (user.user_id,)).fetchone()[0]
+        if payment_method:
+            self.gateway.set_default_payment_method(customer, payment_method,
+                                                    f"pm:{user.user_id}:{customer}:{payment_method}")
+        return customer
 
     def _payment_method(self, given: str | None) -> str | None:
         return given or self.settings.default_payment_method
@@ -104,7 +114,7 @@ class BillingService:
             if current and current[2] in state.ACCESS_STATUSES:
                 raise Problem(409, "already_subscribed", "the user already has an active subscription",
                               subscription_id=current[0])
-            customer = self._customer(user, self._payment_method(payment_method), conn)
+            customer = self._customer(user, self._payment_method(payment_method))
             stripe_plan, name, amount, currency, interval = plan
             self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
             sub = self.gateway.create_subscription(

@@ -174,3 +174,18 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) ->
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture()
+def stripe_idempotent(localstripe_url: str) -> Iterator[str]:
+    """localstripe behind a proxy process that enforces Stripe's Idempotency-Key semantics (see the module)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.stripe_idempotency_proxy", "--upstream",
+                             localstripe_url, "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

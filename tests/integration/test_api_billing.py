@@ -17,6 +17,7 @@ from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
     localstripe_url,
     running_api_factory,
     signed,
+    stripe_idempotent,
     wait_until,
 )
 
@@ -147,9 +148,9 @@ def test_idempotency_key_replays_and_conflicts(running_api_factory, localstripe_
 
 
 def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory, stripe_idempotent: str, pg_url: str) -> None:  # noqa: F811
     """A claim left by a crashed process (status NULL) blocks only for the lease, not for the key's 24 h."""
-    api = running_api_factory(localstripe_url, idempotency_lease_seconds=60)
+    api = running_api_factory(stripe_idempotent)
     h = {**api.token("fay"), "Idempotency-Key": "k-crash"}
     first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert first.status_code == 201, first.text
@@ -170,11 +171,10 @@ def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
     assert other_body.status_code == 409 and other_body.json()["type"].endswith("idempotency_key_reused")
     retry = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
-    # the retry runs under the same operation id; localstripe ignores Idempotency-Key and answers with a
-    # second PaymentIntent, which gets a row of its own: no PaymentIntent of ours is ever without one
-    assert retry.json()["pack_id"] == "resume_1"
-    pis = {first.json()["payment_intent_id"], retry.json()["payment_intent_id"]}
-    assert {s for (s,) in q(pg_url, "SELECT stripe_id FROM payment_attempts")} == pis
+    # the retry runs under the claim's stored operation id, so the same Stripe idempotency key: Stripe (here
+    # the idempotency proxy in front of localstripe) replays the same PaymentIntent and no row is duplicated
+    assert retry.json()["payment_intent_id"] == first.json()["payment_intent_id"]
+    assert q(pg_url, "SELECT count(*) FROM payment_attempts") == [(1,)]
     assert q(pg_url, "SELECT status_code FROM idempotency_keys WHERE key = 'k-crash'") == [(201,)]
     replay = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
