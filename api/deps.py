@@ -48,8 +48,8 @@ def current_user(settings: SettingsDep,
 UserDep = Annotated[Principal, Depends(current_user)]
 
 
-def billing_service(pool: PoolDep, gateway: GatewayDep, settings: SettingsDep) -> BillingService:
-    return BillingService(pool, gateway, settings)
+def billing_service(request: Request, pool: PoolDep, gateway: GatewayDep, settings: SettingsDep) -> BillingService:
+    return BillingService(pool, gateway, settings, request.app.state.lease_seconds)
 
 
 BillingDep = Annotated[BillingService, Depends(billing_service)]
@@ -57,8 +57,7 @@ BillingDep = Annotated[BillingService, Depends(billing_service)]
 
 def idempotency(request: Request, pool: PoolDep, user: UserDep, settings: SettingsDep) -> Idempotency:
     return Idempotency(pool, user.user_id, request.headers.get("Idempotency-Key"), request.method,
-                       request.url.path, settings.idempotency_ttl_hours,
-                       settings.idempotency_lease_seconds)
+                       request.url.path, settings.idempotency_ttl_hours, request.app.state.lease_seconds)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

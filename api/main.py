@@ -37,8 +37,9 @@ def resolve_database_url(api: ApiSettings, core: Settings) -> str:
 def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None,
                gateway: StripeGateway | None = None, core: Settings | None = None) -> FastAPI:
     api_settings = settings or ApiSettings()
-    api_settings.check()
     core_settings = core or get_settings()
+    stripe_gateway = gateway or StripeGateway(GatewayConfig.from_settings(core_settings))
+    api_settings.check(stripe_gateway.config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,7 +49,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         pool = ConnectionPool(url, min_size=api_settings.pool_min, max_size=api_settings.pool_max, open=False)
         pool.open(wait=True, timeout=30)
         app.state.pool = pool
-        app.state.gateway = gateway or StripeGateway(GatewayConfig.from_settings(core_settings))
+        app.state.gateway = stripe_gateway
         stop = threading.Event()
         thread = None
         app.state.wakeup = None
@@ -72,6 +73,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                   description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.")
     app.state.settings = api_settings
     app.state.webhook_secrets = api_settings.webhook_secrets()
+    app.state.lease_seconds = api_settings.lease_seconds(stripe_gateway.config)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(billing.router)

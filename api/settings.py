@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cashbook.stripe_gateway import LONGEST_CHAIN_CALLS, GatewayConfig
+
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
 DEV_WEBHOOK_SECRET = "whsec_dev_only"
 
@@ -41,8 +43,10 @@ class ApiSettings(BaseSettings):
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
-    idempotency_lease_seconds: float = Field(
-        default=60.0, gt=0, description="An in-progress Idempotency-Key claim older than this is taken over.")
+    idempotency_lease_seconds: float | None = Field(
+        default=None, gt=0,
+        description="An in-progress claim (Idempotency-Key, subscription) older than this is taken over. Unset:"
+                    " derived from the Stripe timeouts; set: must exceed the worst-case Stripe call chain.")
 
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
@@ -91,7 +95,24 @@ class ApiSettings(BaseSettings):
                                    f" (CASHBOOK_API_ENV={self.env})")
         return secret
 
-    def check(self) -> None:
+    def lease_seconds(self, gateway: GatewayConfig) -> float:
+        """How long an in-progress claim protects its work: longer than the slowest chain of Stripe calls one
+        request can make, else a retry would take over work still running (issue 12, defect 5)."""
+        worst = gateway.worst_case_chain_seconds()
+        if self.idempotency_lease_seconds is None:
+            return max(60.0, round(worst * 1.2 + 10, 1))
+        if self.idempotency_lease_seconds <= worst:
+            raise ApiSettingsError(
+                f"CASHBOOK_API_IDEMPOTENCY_LEASE_SECONDS={self.idempotency_lease_seconds:g} must exceed the"
+                f" worst-case Stripe call chain of {worst:g} s ({LONGEST_CHAIN_CALLS} calls at"
+                f" STRIPE_CONNECT_TIMEOUT_SECONDS={gateway.connect_timeout_seconds:g} +"
+                f" STRIPE_READ_TIMEOUT_SECONDS={gateway.read_timeout_seconds:g}, STRIPE_MAX_NETWORK_RETRIES="
+                f"{gateway.max_network_retries}); unset it to derive it")
+        return self.idempotency_lease_seconds
+
+    def check(self, gateway: GatewayConfig | None = None) -> None:
         """Fail at start, not at the first request."""
         self.signing_secret()
         self.webhook_secrets()
+        if gateway is not None:
+            self.lease_seconds(gateway)

@@ -32,20 +32,41 @@ class NotFound(GatewayError):
     """The object does not exist (any more) at Stripe."""
 
 
+# The longest chain of Stripe calls one API request makes (create-subscription: create customer, attach the
+# payment method, set it as default, retrieve the plan, create the plan, create the subscription, retrieve
+# its invoice). Leases on in-progress work must outlast this chain at its worst (issue 12, defect 5).
+LONGEST_CHAIN_CALLS = 7
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     api_key: str
     api_base: str | None = None
-    max_network_retries: int = 2
+    max_network_retries: int = 1
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 20.0
     # localstripe has no Prices API: subscription items name a `plan`; real Stripe accepts `price` too.
     item_mode: Literal["plan", "price"] = "plan"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> GatewayConfig:
         s = settings or get_settings()
-        base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base)
+        base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base,
+                    max_network_retries=s.stripe_max_network_retries,
+                    connect_timeout_seconds=s.stripe_connect_timeout_seconds,
+                    read_timeout_seconds=s.stripe_read_timeout_seconds)
         base.update(overrides)
         return cls(**base)
+
+    def worst_case_call_seconds(self) -> float:
+        """One call at its slowest: every try hits both timeouts, plus the SDK's backoff between tries
+        (min(0.5·2^(n−1), 5) s, jitter only shortens it; the SDK ignores Retry-After)."""
+        tries = self.max_network_retries + 1
+        backoff = sum(min(0.5 * 2 ** (n - 1), 5.0) for n in range(1, self.max_network_retries + 1))
+        return tries * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
+
+    def worst_case_chain_seconds(self) -> float:
+        return LONGEST_CHAIN_CALLS * self.worst_case_call_seconds()
 
 
 def _idem(key: str) -> str:
@@ -66,6 +87,8 @@ class StripeGateway:
             stripe_version=STRIPE_API_VERSION,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=config.max_network_retries,
+            # (connect, read): the SDK's default is one 80 s timeout per try
+            http_client=stripe.RequestsClient(timeout=(config.connect_timeout_seconds, config.read_timeout_seconds)),
         )
 
     # -- helpers -------------------------------------------------------------------------------

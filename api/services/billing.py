@@ -42,8 +42,10 @@ _CURRENT_SUB_SQL = (
 
 
 class BillingService:
-    def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings) -> None:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings,
+                 lease_seconds: float) -> None:
         self.pool, self.gateway, self.settings = pool, gateway, settings
+        self.lease_seconds = lease_seconds
 
     # -- users and customers ---------------------------------------------------------------------
     def ensure_user(self, user: Principal, conn: psycopg.Connection | None = None) -> None:
@@ -95,17 +97,20 @@ class BillingService:
 
     # -- subscriptions ------------------------------------------------------------------------------
     def create_subscription(self, user: Principal, plan_id: str, payment_method: str | None, op: str) -> SubscriptionOut:
-        """Check "already subscribed", call Stripe and write, as one step per user.
+        """Claim, call Stripe with no connection held, write: three steps, two short transactions.
 
-        Two requests with different Idempotency-Keys would otherwise both pass the check and both create a
-        Stripe subscription (double billing). A transaction-level advisory lock keyed by the user, taken on
-        the one pooled connection that does all of this operation's database work, serialises them: the
-        second waits, then sees the first's committed row and answers 409. The lock goes with the
-        transaction (commit, rollback or a dead connection), so a crash never leaves it held.
+        Two requests with different Idempotency-Keys must not both create a Stripe subscription (double
+        billing). The first short transaction checks "already subscribed" and inserts a per-user claim row
+        under a per-user advisory lock, and commits; a concurrent request finds the claim (409
+        `subscription_in_progress`) or, once the first has finished, the subscription (409
+        `already_subscribed`). Stripe is then called with no database connection, transaction or lock held, so
+        a slow Stripe cannot starve the pool (issue 12, defect 5). The second transaction (same lock) writes the
+        subscription and deletes the claim. A claim left by a dead process expires after the lease, which is
+        longer than the worst-case Stripe call chain (`ApiSettings.lease_seconds`).
         """
+        self.ensure_user(user)
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                         (f"create_subscription:{user.user_id}",))
+            _lock_user(conn, user.user_id)
             plan = conn.execute("SELECT stripe_plan_id, name, amount, currency, interval FROM plans"
                                 " WHERE id = %s AND active", (plan_id,)).fetchone()
             current = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
@@ -114,6 +119,17 @@ class BillingService:
             if current and current[2] in state.ACCESS_STATUSES:
                 raise Problem(409, "already_subscribed", "the user already has an active subscription",
                               subscription_id=current[0])
+            claimed = conn.execute(
+                "INSERT INTO subscription_claims (user_id, operation_id, plan_id, expires_at) VALUES (%s, %s, %s,"
+                " clock_timestamp() + make_interval(secs => %s)) ON CONFLICT (user_id) DO UPDATE SET"
+                " operation_id = EXCLUDED.operation_id, plan_id = EXCLUDED.plan_id, claimed_at = clock_timestamp(),"
+                " expires_at = EXCLUDED.expires_at WHERE subscription_claims.expires_at < clock_timestamp()"
+                " OR subscription_claims.operation_id = EXCLUDED.operation_id RETURNING operation_id",
+                (user.user_id, op, plan_id, self.lease_seconds)).fetchone()
+            if claimed is None:
+                raise Problem(409, "subscription_in_progress",
+                              "a subscription is already being created for this user; retry shortly")
+        try:
             customer = self._customer(user, self._payment_method(payment_method))
             stripe_plan, name, amount, currency, interval = plan
             self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
@@ -126,10 +142,19 @@ class BillingService:
             if inv_id:
                 invoice = (sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict)
                            else self.gateway.retrieve_invoice(inv_id))
+        except BaseException:
+            with self.pool.connection() as conn:
+                conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                             (user.user_id, op))
+            raise
+        with self.pool.connection() as conn, conn.transaction():
+            _lock_user(conn, user.user_id)
             version = state.subscription_version(sub)  # Stripe's clock, not ours (docs/api.md, Ordering)
             state.apply_subscription(conn, sub, version=version, source=f"api:create:{op}")
             if invoice and invoice.get("status") == "paid":
                 state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
+            conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                         (user.user_id, op))
         return self._subscription_out(sub["id"])
 
     def cancel_subscription(self, user: Principal, immediately: bool, op: str) -> SubscriptionOut:
@@ -265,6 +290,12 @@ class BillingService:
             last = rows[limit - 1]
             next_cursor = base64.urlsafe_b64encode(f"{last[6].isoformat()}|{last[0]}".encode()).decode()
         return HistoryOut(items=items, next_cursor=next_cursor)
+
+
+def _lock_user(conn: psycopg.Connection, user_id: str) -> None:
+    """Serialises the short claim and write transactions of one user's create-subscription (never held
+    across a Stripe call)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"create_subscription:{user_id}",))
 
 
 @contextlib.contextmanager

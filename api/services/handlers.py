@@ -8,7 +8,7 @@ payload (newer API versions drop `charge.refunds`) are re-fetched through the ga
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +24,17 @@ Event = dict[str, Any]
 @dataclass
 class HandlerContext:
     gateway: StripeGateway | None
+    prefetched: dict[str, Any] = field(default_factory=dict)
+
+
+class NeedsStripe(Exception):
+    """The handler needs data from Stripe. Raised inside the worker's transaction, it makes the worker leave
+    the transaction, call `fetch(gateway)` with no connection held, and run the handler again with the result
+    in `ctx.prefetched[key]` (issue 12, defect 5: never a Stripe call inside a database transaction)."""
+
+    def __init__(self, key: str, fetch: Callable[[StripeGateway], Any]) -> None:
+        super().__init__(key)
+        self.key, self.fetch = key, fetch
 
 
 Handler = Callable[[psycopg.Connection, Event, HandlerContext], str]
@@ -72,8 +83,11 @@ def on_charge_refunded(conn: psycopg.Connection, event: Event, ctx: HandlerConte
     refunds_list = charge.get("refunds")
     if isinstance(refunds_list, dict) and not refunds_list.get("has_more"):
         refunds = refunds_list.get("data") or []
+    elif f"refunds:{charge['id']}" in ctx.prefetched:
+        refunds = ctx.prefetched[f"refunds:{charge['id']}"]
     elif ctx.gateway is not None:
-        refunds = ctx.gateway.list_refunds(charge["id"])
+        charge_id = charge["id"]
+        raise NeedsStripe(f"refunds:{charge_id}", lambda gateway: gateway.list_refunds(charge_id))
     else:
         raise RuntimeError(f"{charge['id']}: refunds not in payload and no Stripe gateway to fetch them")
     customer = expandable_id(charge.get("customer"))

@@ -130,9 +130,11 @@ def running_api_factory(pg_url: str) -> Iterator[Any]:
     """Start the app (real uvicorn on a free loopback port) against this test's fresh database."""
     started: list[tuple[_Server, threading.Thread, httpx.Client]] = []
 
-    def start(stripe_url: str | None = None, **overrides: Any) -> RunningApi:
-        gateway = StripeGateway(GatewayConfig(api_key="sk_test_cashbook", api_base=stripe_url or "http://127.0.0.1:9",
-                                              max_network_retries=0))
+    def start(stripe_url: str | None = None, *, gateway_options: dict[str, Any] | None = None,
+              **overrides: Any) -> RunningApi:
+        gateway = StripeGateway(GatewayConfig(**{"api_key": "sk_test_cashbook",
+                                                 "api_base": stripe_url or "http://127.0.0.1:9",
+                                                 "max_network_retries": 0, **(gateway_options or {})}))
         app = create_app(api_settings(**overrides), database_url=pg_url, gateway=gateway)
         port = free_port()
         server, thread = serve(app, port)
