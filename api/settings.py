@@ -39,6 +39,8 @@ class ApiSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "CASHBOOK_API_STRIPE_WEBHOOK_SECRET"),
         description="Comma-separated to accept several during rotation.")
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    webhook_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Larger webhook bodies are refused with 413 before being read.")
     auto_migrate: bool = True
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
