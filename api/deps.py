@@ -12,7 +12,14 @@ from api.problems import Problem
 from api.services.billing import BillingService
 from api.services.idempotency import Idempotency
 from api.settings import ApiSettings
-from cashbook.billing.tokens import Principal, TokenError, decode
+from cashbook.billing.tokens import (
+    ADMIN_AUDIENCE,
+    USER_AUDIENCE,
+    Principal,
+    TokenError,
+    WrongAudience,
+    decode,
+)
 from cashbook.stripe_gateway import StripeGateway
 
 _bearer = HTTPBearer(auto_error=False, description="JWT minted by `cashbook token --user ID`")
@@ -35,17 +42,49 @@ PoolDep = Annotated[ConnectionPool, Depends(get_pool)]
 GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
 
 
-def current_user(settings: SettingsDep,
-                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+def _token(creds: HTTPAuthorizationCredentials | None) -> str:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Problem(401, "unauthorized", "a bearer token is required")
+    return creds.credentials
+
+
+def current_user(settings: SettingsDep,
+                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """A user token (audience `cashbook-api`); an admin token is not accepted here."""
     try:
-        return decode(creds.credentials, settings.signing_secret())
+        return decode(_token(creds), settings.signing_secret(), audience=USER_AUDIENCE, issuer=settings.jwt_issuer)
     except TokenError:
         raise Problem(401, "unauthorized", "the bearer token is invalid or expired") from None
 
 
 UserDep = Annotated[Principal, Depends(current_user)]
+
+
+def current_admin(request: Request, settings: SettingsDep, pool: PoolDep,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """An admin: a short-lived token for the admin audience *and* the database role, checked on every request.
+
+    The role is read from `users.is_admin` each time (a revoked admin is refused at once; a token claim
+    grants nothing). Reusable by every admin route (issue 13): the principal is also left on
+    `request.state.actor` for the audit trail.
+    """
+    try:
+        principal = decode(_token(creds), settings.signing_secret(), audience=ADMIN_AUDIENCE,
+                           issuer=settings.jwt_issuer, max_lifetime_seconds=settings.admin_token_ttl_seconds)
+    except WrongAudience:
+        raise Problem(403, "admin_token_required",
+                      "an admin token is required (cashbook token --user ID --admin)") from None
+    except TokenError:
+        raise Problem(401, "unauthorized", "the admin token is invalid, expired or too long-lived") from None
+    with pool.connection() as conn:
+        row = conn.execute("SELECT is_admin FROM users WHERE id = %s", (principal.user_id,)).fetchone()
+    request.state.actor = principal
+    if not (row and row[0]):
+        raise Problem(403, "forbidden", "this user does not have the admin role (cashbook admin-role USER)")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(current_admin)]
 
 
 def billing_service(request: Request, pool: PoolDep, gateway: GatewayDep, settings: SettingsDep) -> BillingService:

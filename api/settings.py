@@ -34,7 +34,10 @@ class ApiSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="Overrides DATABASE_URL for the API only.")
     jwt_secret: str | None = Field(default=None,
                                    validation_alias=AliasChoices("JWT_SECRET", "CASHBOOK_API_JWT_SECRET"))
-    jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    jwt_ttl_seconds: int = Field(default=3600, gt=0, description="Lifetime of user tokens minted by `cashbook token`.")
+    jwt_issuer: str = Field(default="cashbook", min_length=1, description="Required `iss` of every token.")
+    admin_token_ttl_seconds: int = Field(
+        default=900, gt=0, le=3600, description="Admin tokens: minted with, and refused above, this lifetime.")
     stripe_webhook_secret: str | None = Field(
         default=None, validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "CASHBOOK_API_STRIPE_WEBHOOK_SECRET"),
         description="Comma-separated to accept several during rotation.")

@@ -6,24 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import PoolDep, UserDep
-from api.problems import Problem
+from api.deps import AdminDep, PoolDep
 from api.schemas.admin import AlertOut, DiscrepancyOut, ResolveIn, WebhookEventOut
 from api.services.admin import AdminService
-from cashbook.billing.tokens import Principal
-
-
-def admin_user(user: UserDep) -> Principal:
-    if not user.admin:
-        raise Problem(403, "forbidden", "an admin token is required (cashbook token --user ID --admin)")
-    return user
 
 
 def admin_service(pool: PoolDep) -> AdminService:
     return AdminService(pool)
 
 
-AdminDep = Annotated[Principal, Depends(admin_user)]
 ServiceDep = Annotated[AdminService, Depends(admin_service)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]

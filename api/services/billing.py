@@ -50,8 +50,9 @@ class BillingService:
     # -- users and customers ---------------------------------------------------------------------
     def ensure_user(self, user: Principal, conn: psycopg.Connection | None = None) -> None:
         with _use(self.pool, conn) as c:
-            c.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
-                      " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
+            # the role is never taken from a token: new users are not admins (cashbook admin-role grants it)
+            c.execute("INSERT INTO users (id, email) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE"
+                      " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email))
 
     def _customer(self, user: Principal, payment_method: str | None) -> str:
         """The user's Stripe customer: created once, outside any transaction, its id committed at once.

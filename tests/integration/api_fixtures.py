@@ -26,7 +26,7 @@ import uvicorn
 from api.main import create_app
 from api.settings import ApiSettings
 from cashbook.billing.signature import sign
-from cashbook.billing.tokens import mint
+from cashbook.billing.tokens import ADMIN_AUDIENCE, mint
 from cashbook.stripe_gateway import GatewayConfig, StripeGateway
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -103,9 +103,20 @@ class RunningApi:
     url: str
     client: httpx.Client
     app: Any
+    database_url: str = ""
 
     def token(self, user: str, email: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint(user, JWT_SECRET, email=email)}"}
+
+    def admin_token(self, user: str, email: str | None = None, *, grant: bool = True) -> dict[str, str]:
+        """A short-lived admin-audience token; `grant` also gives `user` the database role."""
+        if grant:
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                conn.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, true) ON CONFLICT (id)"
+                             " DO UPDATE SET is_admin = true", (user, email))
+        return {"Authorization": f"Bearer {mint(user, JWT_SECRET, audience=ADMIN_AUDIENCE, email=email, ttl_seconds=600)}"}
 
 
 class _Server(uvicorn.Server):
@@ -140,7 +151,7 @@ def running_api_factory(pg_url: str) -> Iterator[Any]:
         server, thread = serve(app, port)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         started.append((server, thread, client))
-        return RunningApi(f"http://127.0.0.1:{port}", client, app)
+        return RunningApi(f"http://127.0.0.1:{port}", client, app, pg_url)
 
     yield start
     for server, thread, client in started:
