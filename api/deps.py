@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from api.problems import Problem
 from api.services.billing import BillingService
-from api.services.idempotency import Idempotency
+from api.services.idempotency import MAX_KEY_LEN, Idempotency
 from api.settings import ApiSettings
 from cashbook.billing.tokens import (
     ADMIN_AUDIENCE,
@@ -94,8 +94,12 @@ def billing_service(request: Request, pool: PoolDep, gateway: GatewayDep, settin
 BillingDep = Annotated[BillingService, Depends(billing_service)]
 
 
-def idempotency(request: Request, pool: PoolDep, user: UserDep, settings: SettingsDep) -> Idempotency:
-    return Idempotency(pool, user.user_id, request.headers.get("Idempotency-Key"), request.method,
+def idempotency(request: Request, pool: PoolDep, user: UserDep, settings: SettingsDep,
+                idempotency_key: Annotated[str | None, Header(
+                    alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LEN,
+                    description="Makes the POST safe to retry: the same key and body replay the stored response"
+                                " (24 h, per user); the same key with another body is 409.")] = None) -> Idempotency:
+    return Idempotency(pool, user.user_id, idempotency_key, request.method,
                        request.url.path, settings.idempotency_ttl_hours, request.app.state.lease_seconds)
 
 

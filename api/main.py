@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import problems
+from api import openapi, problems
 from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
@@ -75,6 +75,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.webhook_secrets = api_settings.webhook_secrets()
     app.state.lease_seconds = api_settings.lease_seconds(stripe_gateway.config)
     problems.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)

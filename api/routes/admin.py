@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import AdminDep, PoolDep
-from api.schemas.admin import AlertOut, DiscrepancyOut, ResolveIn, WebhookEventOut
+from api.openapi import ADMIN_READ, ADMIN_WRITE
+from api.schemas.admin import AlertOut, DiscrepancyOut, ResolutionOut, ResolveIn, WebhookEventOut
 from api.services.admin import AdminService
 
 
@@ -17,12 +18,13 @@ def admin_service(pool: PoolDep) -> AdminService:
 
 ServiceDep = Annotated[AdminService, Depends(admin_service)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="rows to skip (a Postgres bigint)")]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-@router.get("/discrepancies", response_model=list[DiscrepancyOut], summary="Reconciliation discrepancies, largest first")
+@router.get("/discrepancies", response_model=list[DiscrepancyOut], summary="Reconciliation discrepancies, largest first",
+            responses=ADMIN_READ)
 def discrepancies(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolved"] | None = None,
                   kind: str | None = None, currency: str | None = None, payout_id: str | None = None,
                   limit: Limit = 100, offset: Offset = 0) -> list[dict]:
@@ -30,25 +32,32 @@ def discrepancies(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolve
                              payout_id=payout_id, limit=limit, offset=offset)
 
 
-@router.post("/discrepancies/{discrepancy_id}/resolve", status_code=204,
-             summary="Resolve by hand; later reconciliation runs keep this resolution")
+@router.post("/discrepancies/{discrepancy_id}/resolve", status_code=204, responses=ADMIN_WRITE,
+             summary="Resolve by hand (again: the earlier resolution stays in the history); later runs keep it")
 def resolve(discrepancy_id: str, body: ResolveIn, admin: AdminDep, svc: ServiceDep) -> None:
     svc.resolve_discrepancy(discrepancy_id, body.note, admin.email or admin.user_id)
 
 
-@router.get("/alerts", response_model=list[AlertOut])
+@router.get("/discrepancies/{discrepancy_id}/history", response_model=list[ResolutionOut], responses=ADMIN_WRITE,
+            summary="Every manual resolution of a discrepancy, oldest first (append-only)")
+def resolution_history(discrepancy_id: str, _: AdminDep, svc: ServiceDep) -> list[dict]:
+    return svc.resolution_history(discrepancy_id)
+
+
+@router.get("/alerts", response_model=list[AlertOut], responses=ADMIN_READ)
 def alerts(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolved"] | None = None,
            limit: Limit = 100, offset: Offset = 0) -> list[dict]:
     return svc.alerts(status=status, limit=limit, offset=offset)
 
 
-@router.get("/webhooks", response_model=list[WebhookEventOut])
+@router.get("/webhooks", response_model=list[WebhookEventOut], responses=ADMIN_READ)
 def webhooks(_: AdminDep, svc: ServiceDep,
              status: Literal["pending", "processed", "ignored", "failed", "manual_review"] | None = None,
              limit: Limit = 100, offset: Offset = 0) -> list[dict]:
     return svc.webhooks(status=status, limit=limit, offset=offset)
 
 
-@router.post("/webhooks/{event_id}/requeue", status_code=204, summary="Send a parked event back to the worker")
+@router.post("/webhooks/{event_id}/requeue", status_code=204, summary="Send a parked event back to the worker",
+             responses=ADMIN_WRITE)
 def requeue(event_id: str, _: AdminDep, svc: ServiceDep) -> None:
     svc.requeue_webhook(event_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import BillingDep, IdempotencyDep, UserDep
+from api.openapi import USER_READ, USER_WRITE, problems
 from api.schemas.billing import (
     CancelSubscriptionIn,
     CatalogOut,
@@ -22,11 +23,11 @@ from api.schemas.billing import (
 )
 
 router = APIRouter(prefix="/api/billing", tags=["billing"])
-_PROBLEMS = {401: {"description": "missing/invalid token (problem+json)"},
-             409: {"description": "Idempotency-Key reused with another body, or state conflict"}}
+_PROBLEMS = USER_WRITE
 
 
-@router.get("/plans", response_model=CatalogOut, summary="Plans and credit packs (server-side prices)")
+@router.get("/plans", response_model=CatalogOut, summary="Plans and credit packs (server-side prices)",
+            responses=USER_READ)
 def plans(svc: BillingDep, user: UserDep) -> CatalogOut:
     return svc.catalog()
 
@@ -44,7 +45,7 @@ def cancel_subscription(svc: BillingDep, user: UserDep, idem: IdempotencyDep,
     return idem.run(body, lambda op: svc.cancel_subscription(user, body.immediately, op))
 
 
-@router.get("/status", response_model=StatusOut)
+@router.get("/status", response_model=StatusOut, responses=USER_READ)
 def status(svc: BillingDep, user: UserDep) -> StatusOut:
     return svc.status(user)
 
@@ -61,7 +62,8 @@ def confirm_payment(body: ConfirmPaymentIn, svc: BillingDep, user: UserDep, idem
     return idem.run(body, lambda op: svc.confirm_payment(user, body.payment_intent_id, body.payment_method, op))
 
 
-@router.get("/history", response_model=HistoryOut, summary="Payment attempts, newest first (cursor pagination)")
+@router.get("/history", response_model=HistoryOut, summary="Payment attempts, newest first (cursor pagination)",
+            responses={**USER_READ, **problems(400)})
 def history(svc: BillingDep, user: UserDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
             cursor: Annotated[str | None, Query()] = None) -> HistoryOut:
     return svc.history(user, limit, cursor)

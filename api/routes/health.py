@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import GatewayDep, PoolDep
+from api.openapi import HEALTH
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +17,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=HEALTH)
 async def readyz(pool: PoolDep, gateway: GatewayDep) -> JSONResponse:
     def check_pg() -> str:
         with pool.connection(timeout=2) as conn:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
+from api.openapi import WEBHOOK
 from api.problems import Problem
 from api.schemas.billing import WebhookAck
 from api.services import inbox
@@ -40,8 +41,7 @@ SIGNATURE_HEADER = {"name": "stripe-signature", "in": "header", "required": Fals
 
 
 @router.post("/stripe", response_model=WebhookAck, openapi_extra={"parameters": [SIGNATURE_HEADER]},
-             responses={400: {"description": "missing header or bad payload"}, 401: {"description": "bad signature"},
-                        413: {"description": "body larger than CASHBOOK_API_WEBHOOK_MAX_BODY_BYTES"}})
+             responses=WEBHOOK)
 async def stripe_webhook(request: Request) -> Response:
     state = request.app.state
     header = request.headers.get("stripe-signature")

@@ -34,6 +34,19 @@ class ResolveIn(BaseModel):
     note: str = Field(min_length=3, max_length=2000, description="Why this is resolved (kept with the row)")
 
 
+class ResolutionOut(BaseModel):
+    """One manual resolution, as recorded (append-only); `previous_*` is what it replaced."""
+
+    resolution_id: int
+    discrepancy_id: str
+    note: str
+    resolved_by: str
+    resolved_at: dt.datetime
+    previous_status: str
+    previous_note: str | None
+    previous_resolved_by: str | None
+
+
 class AlertOut(BaseModel):
     alert_id: int
     rule: str

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.problems import Problem
-from cashbook.discrepancy_lifecycle import resolve_manually
+from cashbook.discrepancy_lifecycle import resolution_history, resolve_manually
 from cashbook.paths import SQL_DIR
 
 SQL = SQL_DIR / "postgres" / "admin"
@@ -42,6 +42,16 @@ class AdminService:
             found = resolve_manually(conn, discrepancy_id, note=note, who=who)
         if not found:
             raise Problem(404, "not_found", f"no discrepancy {discrepancy_id}")
+
+    def resolution_history(self, discrepancy_id: str) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            if not conn.execute("SELECT to_regclass('analytics.discrepancies') IS NOT NULL").fetchone()[0]:
+                rows = None
+            else:
+                rows = resolution_history(conn, discrepancy_id)
+        if rows is None:
+            raise Problem(404, "not_found", f"no discrepancy {discrepancy_id}")
+        return rows
 
     def requeue_webhook(self, event_id: str) -> None:
         with self.pool.connection() as conn:
