@@ -256,13 +256,24 @@ class BillingService:
                                      (exc.code, pi_id))
                     raise
         granted = False
-        with self.pool.connection() as conn, conn.transaction():
-            if pi["status"] == "succeeded":
-                granted = bool(state.grant_credits(conn, pi))
-            else:
-                conn.execute("UPDATE payment_attempts SET status = %s, updated_at = now() WHERE stripe_id = %s"
-                             " AND status NOT IN ('succeeded', 'refunded')", (pi["status"], pi_id))
-            bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s", (user.user_id,)).fetchone()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if pi["status"] == "succeeded":
+                    granted = bool(state.grant_credits(conn, pi))
+                else:
+                    conn.execute("UPDATE payment_attempts SET status = %s, updated_at = now() WHERE stripe_id = %s"
+                                 " AND status NOT IN ('succeeded', 'refunded', 'manual_review')", (pi["status"], pi_id))
+                bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s",
+                                   (user.user_id,)).fetchone()
+        except state.AmountMismatch as exc:
+            # Paid, but not what we priced: never granted; held for a human (the payment_intent.succeeded
+            # webhook parks its event and pages on-call). A clear 409, not a 500 (issue 12, defect 8).
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE payment_attempts SET status = 'manual_review', failure_message = %s,"
+                             " updated_at = now() WHERE stripe_id = %s", ("amount_mismatch", pi_id))
+                state.log_error(conn, "confirm_payment", str(exc), {"payment_intent": pi_id, "user": user.user_id})
+            raise Problem(409, "amount_mismatch", "the payment's amount differs from the price of the pack; it is"
+                          " held for manual review and no credits were granted", payment_intent_id=pi_id) from None
         return ConfirmPaymentOut(payment_intent_id=pi_id, status=pi["status"], credits_granted=granted,
                                  credits=int(bal[0]) if bal else 0)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from api.services import state
+from api.services import credits, state
 from cashbook.billing import ledger
 from cashbook.billing.objects import expandable_id
 from cashbook.stripe_gateway import StripeGateway
@@ -98,16 +98,8 @@ def on_charge_refunded(conn: psycopg.Connection, event: Event, ctx: HandlerConte
                                             ledger.from_unix(r.get("created") or event["created"]), customer,
                                             f"refund of {charge['id']}"))
     pi_id = expandable_id(charge.get("payment_intent"))
-    if pi_id and charge.get("refunded"):  # fully refunded credit purchase: take the credits back once
-        row = conn.execute("SELECT user_id, credits FROM payment_attempts WHERE stripe_id = %s"
-                           " AND kind = 'credit_purchase' AND status = 'succeeded'", (pi_id,)).fetchone()
-        if row and conn.execute("INSERT INTO credit_movements (user_id, delta, reason, stripe_id)"
-                                " VALUES (%s, %s, 'refund', %s) ON CONFLICT DO NOTHING",
-                                (row[0], -row[1], pi_id)).rowcount:
-            conn.execute("UPDATE credit_balances SET balance = balance - %s, updated_at = now() WHERE user_id = %s",
-                         (row[1], row[0]))
-            conn.execute("UPDATE payment_attempts SET status = 'refunded', updated_at = now() WHERE stripe_id = %s",
-                         (pi_id,))
+    if pi_id:  # a credit purchase: credits follow the money back, partial refunds too (api/services/credits.py)
+        credits.reverse_for_refunds(conn, pi_id, refunds)
     return "processed"
 
 
@@ -116,13 +108,18 @@ def on_dispute_created(conn: psycopg.Connection, event: Event, ctx: HandlerConte
     ledger.record(conn, ledger.Movement("dispute", dp["id"], -int(dp["amount"]), dp["currency"],
                                         ledger.from_unix(dp.get("created") or event["created"]), None,
                                         f"dispute on {expandable_id(dp.get('charge'))}"))
+    pi_id = expandable_id(dp.get("payment_intent"))
+    if pi_id:
+        credits.take_back_for_dispute(conn, pi_id, dp["id"])
     return "processed"
 
 
 def on_dispute_closed(conn: psycopg.Connection, event: Event, ctx: HandlerContext) -> str:
     dp = _obj(event)
+    pi_id = expandable_id(dp.get("payment_intent"))
+    settled = bool(pi_id) and credits.settle_dispute(conn, pi_id, dp["id"], dp.get("status") == "won")
     if dp.get("status") != "won":
-        return "ignored"  # lost: the money already left with the dispute row
+        return "processed" if settled else "ignored"  # lost: the money already left with the dispute row
     ledger.record(conn, ledger.Movement("dispute_reversal", dp["id"], int(dp["amount"]), dp["currency"],
                                         ledger.from_unix(event["created"]), None,
                                         f"dispute won on {expandable_id(dp.get('charge'))}"))

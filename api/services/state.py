@@ -207,8 +207,9 @@ def grant_credits(conn: psycopg.Connection, pi: dict[str, Any]) -> bool | None:
     if int(pi["amount"]) != amount or pi["currency"].lower() != currency:
         raise AmountMismatch(f"{pi_id}: Stripe amount {pi['amount']} {pi['currency']} != priced {amount} {currency}")
     inserted = conn.execute(
-        "INSERT INTO credit_movements (user_id, delta, reason, stripe_id) VALUES (%s, %s, 'credit_purchase', %s)"
-        " ON CONFLICT (reason, stripe_id) DO NOTHING", (user_id, credits, pi_id)).rowcount
+        "INSERT INTO credit_movements (user_id, delta, reason, stripe_id, payment_intent)"
+        " VALUES (%s, %s, 'credit_purchase', %s, %s) ON CONFLICT (reason, stripe_id) DO NOTHING",
+        (user_id, credits, pi_id, pi_id)).rowcount
     if not inserted:
         return False
     conn.execute("INSERT INTO credit_balances (user_id, balance) VALUES (%s, %s) ON CONFLICT (user_id) DO UPDATE"

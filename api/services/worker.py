@@ -155,7 +155,8 @@ class Worker:
                     except (OSError, smtplib.SMTPException) as exc:
                         status, error = "pending", str(exc)
                 else:
-                    _log.info("email (no SMTP configured) to=%s subject=%s: %s", to_addr, subject, body)
+                    # never the recipient, subject or body: they are personal data (issue 12, defect 8)
+                    _log.info("email %s not sent: no SMTP configured (kept in email_outbox)", mail_id)
                     status, error = "logged", None
                 conn.execute("UPDATE email_outbox SET status = CASE WHEN attempts + 1 >= 5 AND %s = 'pending'"
                              " THEN 'failed' ELSE %s END, attempts = attempts + 1, last_error = %s,"

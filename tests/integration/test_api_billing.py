@@ -44,8 +44,8 @@ def test_auth_catalog_health(running_api_factory, localstripe_url: str) -> None:
 
 def test_readyz_reports_unreachable_stripe(running_api_factory) -> None:  # noqa: F811
     api = running_api_factory(None)  # gateway pointed at a closed port
-    r = api.client.get("/readyz")
-    assert r.status_code == 503 and r.json()["checks"]["postgres"] == "ok"
+    r = api.client.get("/readyz")  # webhook intake does not need Stripe: ready, Stripe reported as detail
+    assert r.status_code == 200 and r.json()["checks"]["postgres"] == "ok" and r.json()["status"] == "degraded"
     assert r.json()["checks"]["stripe"].startswith("unavailable")
 
 
