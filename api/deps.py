@@ -87,6 +87,20 @@ def current_admin(request: Request, settings: SettingsDep, pool: PoolDep,
 AdminDep = Annotated[Principal, Depends(current_admin)]
 
 
+async def limit_user(request: Request, user: UserDep) -> None:
+    """Per-user rate limit (after authentication: the key is the verified user id)."""
+    await request.app.state.ratelimits.check("user", user.user_id)
+
+
+async def limit_payment(request: Request, user: UserDep) -> None:
+    """The tighter per-user limit of the money-moving POSTs (card testing, runaway retry loops)."""
+    await request.app.state.ratelimits.check("payment", user.user_id)
+
+
+async def limit_admin(request: Request, admin: AdminDep) -> None:
+    await request.app.state.ratelimits.check("user", "admin:" + admin.user_id)
+
+
 def billing_service(request: Request, pool: PoolDep, gateway: GatewayDep, settings: SettingsDep) -> BillingService:
     return BillingService(pool, gateway, settings, request.app.state.lease_seconds)
 

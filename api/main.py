@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import openapi, problems
+from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
@@ -76,6 +77,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.lease_seconds = api_settings.lease_seconds(stripe_gateway.config)
     problems.install(app)
     openapi.install(app)
+    app.state.ratelimits = RateLimits.from_settings(api_settings)
+    app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)

@@ -19,11 +19,13 @@ PROBLEM = "application/problem+json"
 class Problem(Exception):
     """Raise from services; becomes a problem+json response with this status."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
@@ -36,7 +38,7 @@ class Problem(Exception):
 
 
 def problem_response(p: Problem, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(p.body(instance), status_code=p.status, media_type=PROBLEM)
+    return JSONResponse(p.body(instance), status_code=p.status, media_type=PROBLEM, headers=p.headers or None)
 
 
 def install(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashbook.stripe_gateway import LONGEST_CHAIN_CALLS, GatewayConfig
@@ -53,6 +53,16 @@ class ApiSettings(BaseSettings):
         description="An in-progress claim (Idempotency-Key, subscription) older than this is taken over. Unset:"
                     " derived from the Stripe timeouts; set: must exceed the worst-case Stripe call chain.")
 
+    # Rate limits (api/ratelimit.py): "N/second|minute|hour" in the `limits` notation; REDIS_URL shares them
+    # between processes (memory otherwise).
+    rate_limit_enabled: bool = True
+    rate_limit_ip: str = Field(default="600/minute", description="Per client IP, every route but health/webhooks.")
+    rate_limit_user: str = Field(default="300/minute", description="Per authenticated user (admins too).")
+    rate_limit_payment: str = Field(default="20/minute", description="Per user, on the money-moving POSTs.")
+    rate_limit_webhook: str = Field(default="100/second", description="Per source IP on the webhook route.")
+    rate_limit_key_prefix: str = Field(default="cashbook-rl", min_length=1, description="Redis key prefix.")
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "CASHBOOK_API_REDIS_URL"))
+
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch: int = Field(default=50, ge=1)
@@ -65,6 +75,26 @@ class ApiSettings(BaseSettings):
     smtp_from: str = "billing@cashbook.local"
     default_payment_method: str | None = Field(
         default=None, description="Dev/test only: used when a request names none (e.g. pm_card_visa).")
+
+    @field_validator("rate_limit_ip", "rate_limit_user", "rate_limit_payment", "rate_limit_webhook")
+    @classmethod
+    def _limit(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate limit like '100/minute' or '10/second'") from None
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("redis://", "rediss://", "redis+unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return v
 
     @model_validator(mode="after")
     def _dev_defaults(self) -> ApiSettings:

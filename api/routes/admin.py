@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import AdminDep, PoolDep
+from api.deps import AdminDep, PoolDep, limit_admin
 from api.openapi import ADMIN_READ, ADMIN_WRITE
 from api.schemas.admin import AlertOut, DiscrepancyOut, ResolutionOut, ResolveIn, WebhookEventOut
 from api.services.admin import AdminService
@@ -20,7 +20,7 @@ ServiceDep = Annotated[AdminService, Depends(admin_service)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="rows to skip (a Postgres bigint)")]
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(limit_admin)])
 
 
 @router.get("/discrepancies", response_model=list[DiscrepancyOut], summary="Reconciliation discrepancies, largest first",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import BillingDep, IdempotencyDep, UserDep
+from api.deps import BillingDep, IdempotencyDep, UserDep, limit_payment, limit_user
 from api.openapi import USER_READ, USER_WRITE, problems
 from api.schemas.billing import (
     CancelSubscriptionIn,
@@ -22,7 +22,8 @@ from api.schemas.billing import (
     SubscriptionOut,
 )
 
-router = APIRouter(prefix="/api/billing", tags=["billing"])
+router = APIRouter(prefix="/api/billing", tags=["billing"], dependencies=[Depends(limit_user)])
+_PAYMENT = [Depends(limit_payment)]
 _PROBLEMS = USER_WRITE
 
 
@@ -32,12 +33,12 @@ def plans(svc: BillingDep, user: UserDep) -> CatalogOut:
     return svc.catalog()
 
 
-@router.post("/create-subscription", response_model=SubscriptionOut, status_code=201, responses=_PROBLEMS)
+@router.post("/create-subscription", dependencies=_PAYMENT, response_model=SubscriptionOut, status_code=201, responses=_PROBLEMS)
 def create_subscription(body: CreateSubscriptionIn, svc: BillingDep, user: UserDep, idem: IdempotencyDep) -> JSONResponse:
     return idem.run(body, lambda op: svc.create_subscription(user, body.plan_id, body.payment_method, op), 201)
 
 
-@router.post("/cancel-subscription", response_model=SubscriptionOut, responses=_PROBLEMS,
+@router.post("/cancel-subscription", dependencies=_PAYMENT, response_model=SubscriptionOut, responses=_PROBLEMS,
              summary="Cancel at period end (default, access kept until then) or immediately")
 def cancel_subscription(svc: BillingDep, user: UserDep, idem: IdempotencyDep,
                         body: CancelSubscriptionIn | None = None) -> JSONResponse:
@@ -50,13 +51,13 @@ def status(svc: BillingDep, user: UserDep) -> StatusOut:
     return svc.status(user)
 
 
-@router.post("/purchase-resume", response_model=PurchaseOut, status_code=201, responses=_PROBLEMS,
+@router.post("/purchase-resume", dependencies=_PAYMENT, response_model=PurchaseOut, status_code=201, responses=_PROBLEMS,
              summary="Start a credit-pack purchase; returns the PaymentIntent client secret")
 def purchase_resume(body: PurchaseIn, svc: BillingDep, user: UserDep, idem: IdempotencyDep) -> JSONResponse:
     return idem.run(body, lambda op: svc.purchase(user, body.pack_id, body.payment_method, op), 201)
 
 
-@router.post("/confirm-payment", response_model=ConfirmPaymentOut, responses=_PROBLEMS,
+@router.post("/confirm-payment", dependencies=_PAYMENT, response_model=ConfirmPaymentOut, responses=_PROBLEMS,
              summary="Confirm (if needed) and settle a credit purchase; credits are granted exactly once")
 def confirm_payment(body: ConfirmPaymentIn, svc: BillingDep, user: UserDep, idem: IdempotencyDep) -> JSONResponse:
     return idem.run(body, lambda op: svc.confirm_payment(user, body.payment_intent_id, body.payment_method, op))

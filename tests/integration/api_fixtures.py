@@ -92,8 +92,10 @@ def localstripe_behind(tmp_path: Path) -> Iterator[str]:
 
 
 def api_settings(**overrides: Any) -> ApiSettings:
+    # rate limits off unless a test turns them on: every test client shares 127.0.0.1
     base: dict[str, Any] = dict(env="test", jwt_secret=JWT_SECRET, stripe_webhook_secret=WEBHOOK_SECRET,
-                                worker_poll_seconds=0.05, worker_backoff_seconds=0.0, pool_min=1, pool_max=8)
+                                worker_poll_seconds=0.05, worker_backoff_seconds=0.0, pool_min=1, pool_max=8,
+                                rate_limit_enabled=False, redis_url=None)
     base.update(overrides)
     return ApiSettings(_env_file=None, **base)  # type: ignore[call-arg]
 
