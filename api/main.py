@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import openapi, problems
+from api import openapi, problems, web
 from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
@@ -70,8 +70,11 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                 thread.join(timeout=10)
             pool.close()
 
+    docs = api_settings.docs_on()
     app = FastAPI(title="cashbook billing API", version="0.1.0", lifespan=lifespan,
-                  description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.")
+                  description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings = api_settings
     app.state.webhook_secrets = api_settings.webhook_secrets()
     app.state.lease_seconds = api_settings.lease_seconds(stripe_gateway.config)
@@ -79,6 +82,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     openapi.install(app)
     app.state.ratelimits = RateLimits.from_settings(api_settings)
     app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
+    web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)

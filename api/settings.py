@@ -53,6 +53,13 @@ class ApiSettings(BaseSettings):
         description="An in-progress claim (Idempotency-Key, subscription) older than this is taken over. Unset:"
                     " derived from the Stripe timeouts; set: must exceed the worst-case Stripe call chain.")
 
+    # Browser-facing (api/web.py)
+    cors_allow_origins: str = Field(
+        default="", description="Comma-separated origins of the checkout (Stripe Elements runs there); `*` only in dev.")
+    docs_enabled: bool | None = Field(default=None, description="/docs, /redoc, /openapi.json; unset: off in prod.")
+    hsts_seconds: int | None = Field(default=None, ge=0, description="Strict-Transport-Security max-age; unset:"
+                                                                      " 2 years in prod, off elsewhere.")
+
     # Rate limits (api/ratelimit.py): "N/second|minute|hour" in the `limits` notation; REDIS_URL shares them
     # between processes (memory otherwise).
     rate_limit_enabled: bool = True
@@ -145,9 +152,31 @@ class ApiSettings(BaseSettings):
                 f"{gateway.max_network_retries}); unset it to derive it")
         return self.idempotency_lease_seconds
 
+    def cors_origins(self) -> list[str]:
+        origins = [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
+        for origin in origins:
+            if origin == "*":
+                if self.env != "dev":
+                    raise ApiSettingsError("CASHBOOK_API_CORS_ALLOW_ORIGINS=* is refused outside dev: list the"
+                                           " checkout's origins (https://shop.example.com)")
+            elif not origin.startswith(("https://", "http://")) or "*" in origin:
+                raise ApiSettingsError(f"CASHBOOK_API_CORS_ALLOW_ORIGINS: {origin!r} is not an origin"
+                                       " (scheme://host[:port], no wildcard)")
+            elif origin.startswith("http://") and self.env == "prod" and not origin.startswith(
+                    ("http://localhost", "http://127.0.0.1")):
+                raise ApiSettingsError(f"CASHBOOK_API_CORS_ALLOW_ORIGINS: {origin!r} must be https in prod")
+        return origins
+
+    def docs_on(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else self.env != "prod"
+
+    def hsts(self) -> int:
+        return self.hsts_seconds if self.hsts_seconds is not None else (63072000 if self.env == "prod" else 0)
+
     def check(self, gateway: GatewayConfig | None = None) -> None:
         """Fail at start, not at the first request."""
         self.signing_secret()
         self.webhook_secrets()
+        self.cors_origins()
         if gateway is not None:
             self.lease_seconds(gateway)
