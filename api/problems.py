@@ -48,8 +48,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GatewayError)
     async def _gateway(request: Request, exc: GatewayError) -> JSONResponse:
-        detail = exc.message if exc.status == 402 else "the payment provider rejected or failed the request"
-        return problem_response(Problem(exc.status, exc.code, detail), request.url.path)
+        detail = exc.message if exc.status in (402, 503) else "the payment provider rejected or failed the request"
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return problem_response(Problem(exc.status, exc.code, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     stripe_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     stripe_read_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     stripe_max_network_retries: int = Field(default=1, ge=0, le=5)
+    stripe_breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open the circuit.")
+    stripe_breaker_reset_seconds: float = Field(default=30.0, gt=0, description="Open → half-open after this.")
 
     ledger_source: Literal["csv", "postgres", "both"] = "csv"
     ledger_csv_paths: str | None = Field(

@@ -13,19 +13,22 @@ from typing import Any, Literal
 
 import stripe
 
+from cashbook.circuit import CircuitBreaker, CircuitOpen
 from cashbook.settings import STRIPE_API_VERSION, Settings, get_settings
 
 StripeDict = dict[str, Any]
 
 
 class GatewayError(RuntimeError):
-    """A Stripe call failed. `status` is the HTTP status we should answer with, `code` a stable reason."""
+    """A Stripe call failed. `status` is the HTTP status we should answer with, `code` a stable reason,
+    `retry_after` (seconds) set when Stripe is known to be unavailable for a while (circuit open)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class NotFound(GatewayError):
@@ -45,6 +48,8 @@ class GatewayConfig:
     max_network_retries: int = 1
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 20.0
+    breaker_fail_max: int = 5
+    breaker_reset_seconds: float = 30.0
     # localstripe has no Prices API: subscription items name a `plan`; real Stripe accepts `price` too.
     item_mode: Literal["plan", "price"] = "plan"
 
@@ -54,7 +59,8 @@ class GatewayConfig:
         base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base,
                     max_network_retries=s.stripe_max_network_retries,
                     connect_timeout_seconds=s.stripe_connect_timeout_seconds,
-                    read_timeout_seconds=s.stripe_read_timeout_seconds)
+                    read_timeout_seconds=s.stripe_read_timeout_seconds,
+                    breaker_fail_max=s.stripe_breaker_fail_max, breaker_reset_seconds=s.stripe_breaker_reset_seconds)
         base.update(overrides)
         return cls(**base)
 
@@ -81,6 +87,8 @@ class StripeGateway:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        self.breaker = CircuitBreaker("stripe", fail_max=config.breaker_fail_max,
+                                      reset_seconds=config.breaker_reset_seconds)
         base = {"api": config.api_base} if config.api_base else {}
         self._client = stripe.StripeClient(
             config.api_key,
@@ -93,18 +101,35 @@ class StripeGateway:
 
     # -- helpers -------------------------------------------------------------------------------
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> StripeDict:
+        """One SDK call behind the circuit breaker: while Stripe is failing, fail fast with a 503."""
+        try:
+            self.breaker.before_call()
+        except CircuitOpen as exc:
+            raise GatewayError(503, "stripe_circuit_open", "the payment provider is unavailable; retry later",
+                               retry_after=max(1, round(exc.retry_after))) from None
         try:
             obj = fn(*args, **kwargs)
         except stripe.CardError as exc:
+            self.breaker.success()  # Stripe answered
             raise GatewayError(402, exc.code or "card_declined", exc.user_message or "card declined") from exc
         except stripe.InvalidRequestError as exc:
+            self.breaker.success()
             if exc.http_status == 404:
                 raise NotFound(404, "not_found", "object not found at Stripe") from exc
             raise GatewayError(400, "stripe_invalid_request", str(exc.user_message or exc)) from exc
         except stripe.RateLimitError as exc:
-            raise GatewayError(503, "stripe_rate_limited", "Stripe rate limit, retry later") from exc
-        except stripe.StripeError as exc:
+            self.breaker.failure()
+            raise GatewayError(503, "stripe_rate_limited", "Stripe rate limit, retry later", retry_after=1) from exc
+        except (stripe.APIConnectionError, stripe.APIError) as exc:  # timeouts, network, Stripe 5xx
+            self.breaker.failure()
             raise GatewayError(502, "stripe_unavailable", "Stripe request failed") from exc
+        except stripe.StripeError as exc:  # authentication, permission, idempotency: Stripe answered
+            self.breaker.success()
+            raise GatewayError(502, "stripe_unavailable", "Stripe request failed") from exc
+        except BaseException:
+            self.breaker.failure()
+            raise
+        self.breaker.success()
         return obj.to_dict()
 
     @staticmethod

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import GatewayDep, PoolDep
 from api.openapi import HEALTH
+from cashbook.stripe_gateway import GatewayError
 
 router = APIRouter(tags=["health"])
 
@@ -29,12 +30,15 @@ async def readyz(pool: PoolDep, gateway: GatewayDep) -> JSONResponse:
         try:
             await run_in_threadpool(fn)
             checks[name] = "ok"
+        except GatewayError as exc:
+            checks[name] = f"unavailable ({exc.code})"
         except Exception as exc:  # reachability only: report the kind, never the details
             checks[name] = f"unavailable ({type(exc).__name__})"
+    circuit = gateway.breaker.snapshot()
     # Only Postgres decides readiness: webhook intake (and every read) works without Stripe, so taking the
     # instance out of the load balancer when Stripe is down would lose webhooks for nothing. Stripe's state
     # is reported as detail ("degraded").
     if checks["postgres"] != "ok":
-        return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+        return JSONResponse({"status": "unavailable", "checks": checks, "stripe_circuit": circuit}, status_code=503)
     status = "ok" if checks["stripe"] == "ok" else "degraded"
-    return JSONResponse({"status": status, "checks": checks}, status_code=200)
+    return JSONResponse({"status": status, "checks": checks, "stripe_circuit": circuit}, status_code=200)

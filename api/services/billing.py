@@ -217,7 +217,8 @@ class BillingService:
                 metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
                 idempotency_key=f"credit_purchase:{op}")
         except GatewayError as exc:
-            if exc.status < 500:  # a definite refusal; after a 5xx or timeout the outcome is unknown
+            # a definite refusal (4xx), or never sent (circuit open); after a 5xx or timeout it is unknown
+            if exc.status < 500 or exc.code == "stripe_circuit_open":
                 with self.pool.connection() as conn:
                     conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
                                  " updated_at = now() WHERE id = %s AND stripe_id IS NULL", (exc.code, attempt_id))
