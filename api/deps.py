@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from api.audit import AuditContext, Auditor
 from api.problems import Problem
 from api.services.billing import BillingService
 from api.services.idempotency import MAX_KEY_LEN, Idempotency
@@ -72,19 +74,29 @@ def current_admin(request: Request, settings: SettingsDep, pool: PoolDep,
         principal = decode(_token(creds), settings.signing_secret(), audience=ADMIN_AUDIENCE,
                            issuer=settings.jwt_issuer, max_lifetime_seconds=settings.admin_token_ttl_seconds)
     except WrongAudience:
+        with contextlib.suppress(TokenError):  # for the audit trail: who tried, if it is a valid user token
+            request.state.actor = decode(_token(creds), settings.signing_secret(), audience=USER_AUDIENCE,
+                                         issuer=settings.jwt_issuer)
         raise Problem(403, "admin_token_required",
                       "an admin token is required (cashbook token --user ID --admin)") from None
     except TokenError:
         raise Problem(401, "unauthorized", "the admin token is invalid, expired or too long-lived") from None
+    request.state.actor = principal
     with pool.connection() as conn:
         row = conn.execute("SELECT is_admin FROM users WHERE id = %s", (principal.user_id,)).fetchone()
-    request.state.actor = principal
     if not (row and row[0]):
         raise Problem(403, "forbidden", "this user does not have the admin role (cashbook admin-role USER)")
     return principal
 
 
 AdminDep = Annotated[Principal, Depends(current_admin)]
+
+
+def auditor(request: Request, _: AdminDep) -> Auditor:
+    return Auditor(AuditContext.of(request), request.state)
+
+
+AuditDep = Annotated[Auditor, Depends(auditor)]
 
 
 async def limit_user(request: Request, user: UserDep) -> None:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import openapi, problems, web
+from api.audit import AuditMiddleware
 from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
@@ -82,6 +83,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     openapi.install(app)
     app.state.ratelimits = RateLimits.from_settings(api_settings)
     app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
+    app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
     web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)
     app.include_router(billing.router)

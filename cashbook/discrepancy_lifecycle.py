@@ -6,6 +6,7 @@ The merge happens in one transaction: a reader never sees a half-published run.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import psycopg
 import pyarrow as pa
@@ -48,7 +49,8 @@ def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: 
             "resolved_total": after.get("resolved", 0), "open_before": before.get("open", 0)}
 
 
-def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str, who: str) -> bool:
+def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str, who: str,
+                     on_change: Callable[[psycopg.Connection, dict, dict], None] | None = None) -> bool:
     """Finance staff close a discrepancy by hand; later runs keep this resolution. Commits.
 
     Each resolution is appended to `analytics.discrepancy_resolutions` with what it replaced, so resolving
@@ -68,6 +70,9 @@ def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str
             "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
             "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
             (note, who, discrepancy_id))
+        if on_change is not None:  # e.g. the API's audit row, in the same transaction
+            on_change(conn, dict(zip(("status", "resolution_note", "resolved_by"), current, strict=True)),
+                      {"status": "resolved", "resolution_note": note, "resolved_by": who})
     conn.commit()
     return True
 

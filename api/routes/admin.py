@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import AdminDep, PoolDep, limit_admin
+from api.deps import AdminDep, AuditDep, PoolDep, limit_admin
 from api.openapi import ADMIN_READ, ADMIN_WRITE
 from api.schemas.admin import AlertOut, DiscrepancyOut, ResolutionOut, ResolveIn, WebhookEventOut
 from api.services.admin import AdminService
@@ -34,8 +34,8 @@ def discrepancies(_: AdminDep, svc: ServiceDep, status: Literal["open", "resolve
 
 @router.post("/discrepancies/{discrepancy_id}/resolve", status_code=204, responses=ADMIN_WRITE,
              summary="Resolve by hand (again: the earlier resolution stays in the history); later runs keep it")
-def resolve(discrepancy_id: str, body: ResolveIn, admin: AdminDep, svc: ServiceDep) -> None:
-    svc.resolve_discrepancy(discrepancy_id, body.note, admin.email or admin.user_id)
+def resolve(discrepancy_id: str, body: ResolveIn, admin: AdminDep, svc: ServiceDep, audit: AuditDep) -> None:
+    svc.resolve_discrepancy(discrepancy_id, body.note, admin.email or admin.user_id, audit)
 
 
 @router.get("/discrepancies/{discrepancy_id}/history", response_model=list[ResolutionOut], responses=ADMIN_WRITE,
@@ -59,5 +59,5 @@ def webhooks(_: AdminDep, svc: ServiceDep,
 
 @router.post("/webhooks/{event_id}/requeue", status_code=204, summary="Send a parked event back to the worker",
              responses=ADMIN_WRITE)
-def requeue(event_id: str, _: AdminDep, svc: ServiceDep) -> None:
-    svc.requeue_webhook(event_id)
+def requeue(event_id: str, _: AdminDep, svc: ServiceDep, audit: AuditDep) -> None:
+    svc.requeue_webhook(event_id, audit)
