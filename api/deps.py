@@ -13,6 +13,7 @@ from api.audit import AuditContext, Auditor
 from api.problems import Problem
 from api.services.billing import BillingService
 from api.services.idempotency import MAX_KEY_LEN, Idempotency
+from api.services.risk import ClientInfo
 from api.settings import ApiSettings
 from cashbook.billing.tokens import (
     ADMIN_AUDIENCE,
@@ -113,8 +114,16 @@ async def limit_admin(request: Request, admin: AdminDep) -> None:
     await request.app.state.ratelimits.check("user", "admin:" + admin.user_id)
 
 
+def client_info(request: Request, settings: SettingsDep) -> ClientInfo:
+    country = None
+    if settings.risk_ip_country_header:
+        raw = (request.headers.get(settings.risk_ip_country_header) or "").strip()
+        country = raw.upper() if len(raw) == 2 and raw.isascii() and raw.isalpha() else None
+    return ClientInfo(request.client.host if request.client else None, country)
+
+
 def billing_service(request: Request, pool: PoolDep, gateway: GatewayDep, settings: SettingsDep) -> BillingService:
-    return BillingService(pool, gateway, settings, request.app.state.lease_seconds)
+    return BillingService(pool, gateway, settings, request.app.state.lease_seconds, client_info(request, settings))
 
 
 BillingDep = Annotated[BillingService, Depends(billing_service)]

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cashbook.billing.risk import RiskConfig
+from cashbook.money import to_minor
 from cashbook.stripe_gateway import LONGEST_CHAIN_CALLS, GatewayConfig
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
@@ -69,6 +71,23 @@ class ApiSettings(BaseSettings):
     rate_limit_webhook: str = Field(default="100/second", description="Per source IP on the webhook route.")
     rate_limit_key_prefix: str = Field(default="cashbook-rl", min_length=1, description="Redis key prefix.")
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "CASHBOOK_API_REDIS_URL"))
+
+    # Fraud risk scoring (cashbook/billing/risk.py; docs/security.md explains each signal)
+    risk_enabled: bool = True
+    risk_review_score: int = Field(default=50, ge=1)
+    risk_block_score: int = Field(default=80, ge=1)
+    risk_window_minutes: int = Field(default=10, ge=1)
+    risk_max_user_attempts: int = Field(default=5, ge=1)
+    risk_max_ip_attempts: int = Field(default=10, ge=1)
+    risk_card_window_hours: int = Field(default=24, ge=1)
+    risk_max_card_users: int = Field(default=2, ge=1)
+    risk_failure_streak: int = Field(default=3, ge=1)
+    risk_amount_multiple: int = Field(default=5, ge=1)
+    risk_first_payment_max: str = Field(default="100.00", description="Major units, in the payment's currency.")
+    risk_new_account_minutes: int = Field(default=60, ge=0)
+    risk_points: dict[str, int] = Field(default_factory=dict, description="JSON: points per signal, overriding defaults.")
+    risk_ip_country_header: str | None = Field(
+        default=None, description="Header an edge proxy sets to the client IP's country (e.g. CF-IPCountry).")
 
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=0.5, gt=0)
@@ -152,6 +171,22 @@ class ApiSettings(BaseSettings):
                 f"{gateway.max_network_retries}); unset it to derive it")
         return self.idempotency_lease_seconds
 
+    def risk_config(self) -> RiskConfig:
+        base = RiskConfig()
+        unknown = set(self.risk_points) - set(base.points)
+        if unknown:
+            raise ApiSettingsError(f"CASHBOOK_API_RISK_POINTS: unknown signal(s) {sorted(unknown)}")
+        try:
+            return RiskConfig(
+                review_score=self.risk_review_score, block_score=self.risk_block_score,
+                window_minutes=self.risk_window_minutes, max_user_attempts=self.risk_max_user_attempts,
+                max_ip_attempts=self.risk_max_ip_attempts, card_window_hours=self.risk_card_window_hours,
+                max_card_users=self.risk_max_card_users, failure_streak=self.risk_failure_streak,
+                amount_multiple=self.risk_amount_multiple, new_account_minutes=self.risk_new_account_minutes,
+                points={**base.points, **self.risk_points})
+        except ValueError as exc:
+            raise ApiSettingsError(f"CASHBOOK_API_RISK_REVIEW_SCORE/BLOCK_SCORE: {exc}") from None
+
     def cors_origins(self) -> list[str]:
         origins = [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
         for origin in origins:
@@ -178,5 +213,10 @@ class ApiSettings(BaseSettings):
         self.signing_secret()
         self.webhook_secrets()
         self.cors_origins()
+        self.risk_config()
+        try:
+            to_minor(self.risk_first_payment_max, "usd")
+        except ValueError as exc:
+            raise ApiSettingsError(f"CASHBOOK_API_RISK_FIRST_PAYMENT_MAX: {exc}") from None
         if gateway is not None:
             self.lease_seconds(gateway)

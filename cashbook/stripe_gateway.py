@@ -159,6 +159,9 @@ class StripeGateway:
             params["email"] = email
         return self._call(self._client.v1.customers.create, params=params, options=self._opts(idempotency_key))
 
+    def retrieve_payment_method(self, payment_method: str) -> StripeDict:
+        return self._call(self._client.v1.payment_methods.retrieve, payment_method)
+
     def set_default_payment_method(self, customer_id: str, payment_method: str, idempotency_key: str) -> None:
         self._call(self._client.v1.payment_methods.attach, payment_method,
                    params={"customer": customer_id}, options=self._opts(idempotency_key + ":attach"))

@@ -29,8 +29,10 @@ from api.schemas.billing import (
     SubscriptionOut,
 )
 from api.services import state
+from api.services.risk import Card, ClientInfo, assess_attempt, card_of, risk_columns
 from api.settings import ApiSettings
 from cashbook.billing.objects import expandable_id
+from cashbook.billing.risk import Assessment
 from cashbook.billing.tokens import Principal
 from cashbook.money import to_major_str
 from cashbook.stripe_gateway import GatewayError, StripeGateway
@@ -43,9 +45,24 @@ _CURRENT_SUB_SQL = (
 
 class BillingService:
     def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings,
-                 lease_seconds: float) -> None:
+                 lease_seconds: float, client: ClientInfo | None = None) -> None:
         self.pool, self.gateway, self.settings = pool, gateway, settings
         self.lease_seconds = lease_seconds
+        self.client = client or ClientInfo(None)
+
+    # -- risk -----------------------------------------------------------------------------------------
+    def _risk(self, conn: psycopg.Connection, user: Principal, amount: int, currency: str,
+              card: Card) -> Assessment | None:
+        if not self.settings.risk_enabled:
+            return None
+        return assess_attempt(conn, self.settings.risk_config(), self.settings.risk_first_payment_max,
+                              user_id=user.user_id, amount=amount, currency=currency, client=self.client, card=card)
+
+    @staticmethod
+    def _blocked() -> Problem:
+        # the reasons stay server-side (payment_attempts.risk_reasons): telling them helps the attacker
+        return Problem(402, "payment_blocked", "this payment cannot be accepted; contact support if you believe"
+                       " this is a mistake")
 
     # -- users and customers ---------------------------------------------------------------------
     def ensure_user(self, user: Principal, conn: psycopg.Connection | None = None) -> None:
@@ -110,6 +127,10 @@ class BillingService:
         longer than the worst-case Stripe call chain (`ApiSettings.lease_seconds`).
         """
         self.ensure_user(user)
+        pm = self._payment_method(payment_method)
+        card = card_of(self.gateway, pm)  # a read, before anything is created at Stripe
+        attempt_id = f"sub_{op}"
+        blocked = False
         with self.pool.connection() as conn, conn.transaction():
             _lock_user(conn, user.user_id)
             plan = conn.execute("SELECT stripe_plan_id, name, amount, currency, interval FROM plans"
@@ -130,8 +151,24 @@ class BillingService:
             if claimed is None:
                 raise Problem(409, "subscription_in_progress",
                               "a subscription is already being created for this user; retry shortly")
+            risk = self._risk(conn, user, plan[2], plan[3], card)
+            blocked = risk is not None and risk.decision == "block"
+            cols = risk_columns(risk, self.client, card)
+            conn.execute(
+                "INSERT INTO payment_attempts (id, user_id, kind, amount, currency, status, risk_score, risk_decision,"
+                " risk_reasons, client_ip, ip_country, card_fingerprint, card_country) VALUES (%(id)s, %(user)s,"
+                " 'subscription', %(amount)s, %(currency)s, %(status)s, %(risk_score)s, %(risk_decision)s,"
+                " %(risk_reasons)s, %(client_ip)s, %(ip_country)s, %(card_fingerprint)s, %(card_country)s)"
+                " ON CONFLICT (id) DO NOTHING",
+                {"id": attempt_id, "user": user.user_id, "amount": plan[2], "currency": plan[3],
+                 "status": "blocked" if blocked else "creating", **cols})
+            if blocked:
+                conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                             (user.user_id, op))
+        if blocked:
+            raise self._blocked()
         try:
-            customer = self._customer(user, self._payment_method(payment_method))
+            customer = self._customer(user, pm)
             stripe_plan, name, amount, currency, interval = plan
             self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
             sub = self.gateway.create_subscription(
@@ -143,10 +180,13 @@ class BillingService:
             if inv_id:
                 invoice = (sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict)
                            else self.gateway.retrieve_invoice(inv_id))
-        except BaseException:
+        except BaseException as exc:
             with self.pool.connection() as conn:
                 conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
                              (user.user_id, op))
+                if isinstance(exc, GatewayError) and (exc.status < 500 or exc.code == "stripe_circuit_open"):
+                    conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
+                                 " updated_at = now() WHERE id = %s", (exc.code, attempt_id))
             raise
         with self.pool.connection() as conn, conn.transaction():
             _lock_user(conn, user.user_id)
@@ -156,6 +196,9 @@ class BillingService:
                 state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
             conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
                          (user.user_id, op))
+            conn.execute("UPDATE payment_attempts SET stripe_id = %s, status = %s, updated_at = now() WHERE id = %s"
+                         " AND (stripe_id IS NULL OR stripe_id = %s)",
+                         (sub["id"], sub.get("status") or "unknown", attempt_id, sub["id"]))
         return self._subscription_out(sub["id"])
 
     def cancel_subscription(self, user: Principal, immediately: bool, op: str) -> SubscriptionOut:
@@ -202,18 +245,39 @@ class BillingService:
         if pack is None:
             raise Problem(404, "unknown_pack", f"no active credit pack {pack_id!r}")
         credits, amount, currency = pack
-        customer = self._customer(user, None)
+        self.ensure_user(user)
+        pm = self._payment_method(payment_method)
+        card = card_of(self.gateway, pm)  # a read, before anything is created at Stripe
         attempt_id = f"cp_{op}"
         # The attempt row exists before Stripe is asked, keyed by our operation id (also in the PaymentIntent's
-        # metadata): whatever happens after the Stripe call, the webhook can find what was bought.
-        with self.pool.connection() as conn:
-            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, pack_id, credits, amount, currency, status)"
-                         " VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, 'creating') ON CONFLICT (id) DO NOTHING",
-                         (attempt_id, user.user_id, pack_id, credits, amount, currency))
+        # metadata): whatever happens after the Stripe call, the webhook can find what was bought. It carries
+        # the risk assessment; a blocked attempt stops here.
+        with self.pool.connection() as conn, conn.transaction():
+            _lock_user(conn, user.user_id)  # one assessment at a time per user: velocity counts stay honest
+            risk = self._risk(conn, user, amount, currency, card)
+            blocked = risk is not None and risk.decision == "block"
+            conn.execute(
+                "INSERT INTO payment_attempts (id, user_id, kind, pack_id, credits, amount, currency, status,"
+                " risk_score, risk_decision, risk_reasons, client_ip, ip_country, card_fingerprint, card_country)"
+                " VALUES (%(id)s, %(user)s, 'credit_purchase', %(pack)s, %(credits)s, %(amount)s, %(currency)s,"
+                " %(status)s, %(risk_score)s, %(risk_decision)s, %(risk_reasons)s, %(client_ip)s, %(ip_country)s,"
+                " %(card_fingerprint)s, %(card_country)s) ON CONFLICT (id) DO NOTHING",
+                {"id": attempt_id, "user": user.user_id, "pack": pack_id, "credits": credits, "amount": amount,
+                 "currency": currency, "status": "blocked" if blocked else "creating",
+                 **risk_columns(risk, self.client, card)})
+        if blocked:
+            raise self._blocked()
+        try:
+            customer = self._customer(user, None)
+        except BaseException as exc:  # no PaymentIntent was asked for: the attempt is over
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s, updated_at = now()"
+                             " WHERE id = %s AND stripe_id IS NULL",
+                             (exc.code if isinstance(exc, GatewayError) else type(exc).__name__, attempt_id))
+            raise
         try:
             pi = self.gateway.create_payment_intent(
-                amount=amount, currency=currency, customer_id=customer,
-                payment_method=self._payment_method(payment_method),
+                amount=amount, currency=currency, customer_id=customer, payment_method=pm,
                 metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
                 idempotency_key=f"credit_purchase:{op}")
         except GatewayError as exc:
