@@ -32,7 +32,7 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "bad request (e.g. a malformed cursor or Content-Length, a missing Stripe-Signature)",
+    400: "bad request (a body that is not JSON, a malformed cursor or Content-Length, a missing Stripe-Signature)",
     401: "missing, invalid or expired bearer token (webhooks: bad or stale signature)",
     402: "the card was declined (Stripe's message in `detail`)",
     403: "an admin route: not an admin-audience token, or the user lacks the admin role",
@@ -60,7 +60,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 USER_READ = problems(401, 422, 429)
 USER_WRITE = problems(400, 401, 402, 404, 409, 422, 429, 502, 503)
 ADMIN_READ = problems(401, 403, 422, 429)
-ADMIN_WRITE = problems(401, 403, 404, 409, 422, 429)
+ADMIN_WRITE = problems(400, 401, 403, 404, 409, 422, 429)
 WEBHOOK = problems(400, 401, 413, 429, 503)
 HEALTH = problems(503)
 

@@ -66,5 +66,5 @@ def confirm_payment(body: ConfirmPaymentIn, svc: BillingDep, user: UserDep, idem
 @router.get("/history", response_model=HistoryOut, summary="Payment attempts, newest first (cursor pagination)",
             responses={**USER_READ, **problems(400)})
 def history(svc: BillingDep, user: UserDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-            cursor: Annotated[str | None, Query()] = None) -> HistoryOut:
+            cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_=-]{1,400}$")] = None) -> HistoryOut:
     return svc.history(user, limit, cursor)

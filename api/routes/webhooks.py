@@ -36,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], lifespan=lifespan)
 
-SIGNATURE_HEADER = {"name": "stripe-signature", "in": "header", "required": False,
+SIGNATURE_HEADER = {"name": "stripe-signature", "in": "header", "required": True,
                     "description": "`t=…,v1=…` as sent by Stripe", "schema": {"type": "string"}}
 
 

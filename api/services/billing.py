@@ -348,6 +348,8 @@ class BillingService:
         if cursor:
             try:
                 ts, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+                if not ident.isprintable():
+                    raise ValueError("cursor id")
                 after = (dt.datetime.fromisoformat(ts), ident)
             except (ValueError, UnicodeDecodeError):
                 raise Problem(400, "bad_cursor", "cursor is not one this API returned") from None
