@@ -110,8 +110,7 @@ class AuditMiddleware:
             if suppressed:
                 return
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"x-request-id", request_id.encode())]}
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
                 if admin and not scope["state"].get("audited"):
                     try:
                         await self._record(scope, message["status"])

@@ -82,7 +82,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     problems.install(app)
     openapi.install(app)
     app.state.ratelimits = RateLimits.from_settings(api_settings)
-    app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
+    if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
+        app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
     web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)

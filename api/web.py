@@ -28,27 +28,24 @@ _NO_STORE = (b"cache-control", b"no-store")
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
         self.app = app
-        self.extra = [(b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode())
-                      ] if hsts_seconds > 0 else []
+        hsts = [(b"strict-transport-security", f"max-age={hsts_seconds}; includeSubDomains".encode())
+                ] if hsts_seconds > 0 else []
+        # built once: the webhook path is hot (issue 7), so a response only extends its header list
+        self.for_api = [*_BASE, *hsts, _API_CSP, _NO_STORE]
+        self.for_other = [*_BASE, *hsts, _API_CSP]
+        self.for_docs = [*_BASE, *hsts]  # the Swagger UI page loads its own scripts: no strict CSP there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        docs = path.startswith(DOC_PATHS)  # the Swagger UI page loads its own scripts: no strict CSP there
+        extra = (self.for_api if path.startswith("/api/") else
+                 self.for_docs if path.startswith(DOC_PATHS) else self.for_other)
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                add = [*_BASE, *self.extra]
-                if not docs:
-                    add += [_API_CSP]
-                if path.startswith("/api/"):
-                    add += [_NO_STORE]
-                headers += [(k, v) for k, v in add if k not in present]
-                message = {**message, "headers": headers}
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, wrapped)
