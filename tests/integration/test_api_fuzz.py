@@ -24,7 +24,6 @@ from cashbook.db.migrate import migrate
 from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
 from tests.integration.api_fixtures import localstripe_url, running_api_factory  # noqa: F401  (fixtures)
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNS = {
     "user": r"^/(api/billing|api/webhooks|healthz|readyz)",
     "admin": r"^/api/admin",
@@ -37,7 +36,8 @@ def fuzz(base_url: str, token: str, regex: str, report: Path) -> dict[str, Any]:
            "--checks", "all", "--exclude-checks", "positive_data_acceptance",
            "--seed", "20261129", "--max-examples", "25", "--workers", "1", "--request-timeout", "60",
            "--report", "json", "--report-json-path", str(report)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    # run from the report folder: schemathesis keeps a cache (.schemathesis/) in its working directory
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=report.parent)
     if not report.exists():
         pytest.fail(f"schemathesis wrote no report:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
     result = json.loads(report.read_text())
