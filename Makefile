@@ -38,17 +38,19 @@ lint: install
 ui: install
 	$(BIN)/cashbook dagster dev --host 127.0.0.1 --port 3000
 
-## make api: the billing API on http://127.0.0.1:8000
+## make api: the billing API on http://127.0.0.1:8000, in development mode (dev secrets) unless
+## CASHBOOK_API_ENV says otherwise; the `cashbook api` command alone defaults to production behaviour
 api: install
-	$(BIN)/cashbook api
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook api
 
 worker: install
-	$(BIN)/cashbook worker
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook worker
 
 ## make prod-local: the production topology on this machine, each part its own process (docs/deploy.md):
-## code server :4266, Dagster UI :3000, daemon, API :8000 (2 uvicorn workers), webhook workers; Ctrl-C stops all
+## code server :4266, Dagster UI :3000, daemon, API :8000 (2 uvicorn workers), webhook workers; Ctrl-C stops all.
+## Like make api, development secrets unless CASHBOOK_API_ENV says otherwise; `cashbook serve` alone is production.
 prod-local: install
-	$(BIN)/cashbook serve
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook serve
 
 ## make bench: every benchmark under tests/bench; results go to docs/BENCHMARKS.md
 bench: install
