@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export CASHBOOK_HOME ?= $(CURDIR)/.cashbook
 export DAGSTER_HOME ?= $(CASHBOOK_HOME)/dagster
 
-.PHONY: install demo test lint ui api worker bench clean stop
+.PHONY: install demo test lint ui api worker prod-local bench clean stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PY)" || { echo "cashbook needs Python 3.11 or newer on PATH (python3.11, python3.12 or python3)"; exit 1; }
@@ -36,15 +36,21 @@ lint: install
 
 ## make ui: the Dagster UI on http://127.0.0.1:3000 (instance in Postgres)
 ui: install
-	$(BIN)/cashbook dagster-home >/dev/null
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/cashbook dagster dev --host 127.0.0.1 --port 3000
 
-## make api: the billing API on http://127.0.0.1:8000
+## make api: the billing API on http://127.0.0.1:8000, in development mode (dev secrets) unless
+## CASHBOOK_API_ENV says otherwise; the `cashbook api` command alone defaults to production behaviour
 api: install
-	$(BIN)/cashbook api
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook api
 
 worker: install
-	$(BIN)/cashbook worker
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook worker
+
+## make prod-local: the production topology on this machine, each part its own process (docs/deploy.md):
+## code server :4266, Dagster UI :3000, daemon, API :8000 (2 uvicorn workers), webhook workers; Ctrl-C stops all.
+## Like make api, development secrets unless CASHBOOK_API_ENV says otherwise; `cashbook serve` alone is production.
+prod-local: install
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook serve
 
 ## make bench: every benchmark under tests/bench; results go to docs/BENCHMARKS.md
 bench: install

@@ -9,9 +9,14 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from cashbook import warehouse
 from cashbook.settings import load_settings
+
+# Dagster masks a field marked secret in the UI and GraphQL ("********") when it is given as a plain value;
+# pipelines/ passes secrets that come from the environment as dg.EnvVar, which the UI shows by variable name.
+SECRET = {"dagster__is_secret": True}
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -38,12 +43,13 @@ class WarehouseResource(dg.ConfigurableResource):
 class PostgresResource(dg.ConfigurableResource):
     """The cashbook Postgres (embedded or DATABASE_URL) for publishing marts and reading the API's ledger."""
 
-    database_url: str = ""
+    database_url: str = Field(default="", json_schema_extra=SECRET,
+                              description="DATABASE_URL; empty: the embedded server under cashbook_home/pg")
     cashbook_home: str = ".cashbook"
 
     def url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return self.database_url.replace("postgresql+psycopg://", "postgresql://")
         from cashbook.db.embedded import embedded_url
 
         return embedded_url(Path(self.cashbook_home) / "pg")
@@ -54,7 +60,7 @@ class StripeSourceResource(dg.ConfigurableResource):
 
     source: str = "export"  # "export" | "api"
     export_dir: str = ""
-    api_key: str = ""
+    api_key: str = Field(default="", json_schema_extra=SECRET, description="STRIPE_API_KEY")
     api_base: str = ""
     rate_limit: float = 0.0
 

@@ -1,6 +1,15 @@
-"""The code location: every asset and check under `assets/`, resources built from settings."""
+"""The code location: every asset and check under `assets/`, resources built from settings.
+
+Secrets never reach the Dagster UI: a secret taken from the process environment is passed as `dg.EnvVar`, so the
+UI and GraphQL show the variable's name and the value is resolved only where a run or sensor executes. A secret
+from elsewhere (`.env`, or settings a test builds) goes in as a value into a field marked secret, which the UI
+masks. Unset secrets stay empty, and the resources fall back to the embedded defaults (embedded Postgres, the
+export directory), so loading and runs never depend on a variable that is not there.
+"""
 
 from __future__ import annotations
+
+import os
 
 import dagster as dg
 
@@ -20,16 +29,23 @@ from pipelines.sensors import warehouse_after_raw
 from pipelines.stripe_refresh import stripe_events_refresh
 
 
+def secret(env_var: str, value: str | None) -> str | dg.EnvVar:
+    """`dg.EnvVar(env_var)` when the value is that variable's, else the value itself (may be empty)."""
+    if value and os.environ.get(env_var) == value:
+        return dg.EnvVar(env_var)
+    return value or ""
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     home = str(settings.cashbook_home)
     return {
         "lake": LakeResource(lake_dir=str(settings.lake_dir)),
         "warehouse": WarehouseResource(cashbook_home=home),
-        "postgres": PostgresResource(database_url=settings.database_url or "", cashbook_home=home),
+        "postgres": PostgresResource(database_url=secret("DATABASE_URL", settings.database_url), cashbook_home=home),
         "stripe": StripeSourceResource(
             source=settings.stripe_source,
             export_dir=str(settings.stripe_export_dir),
-            api_key=settings.stripe_api_key or "",
+            api_key=secret("STRIPE_API_KEY", settings.stripe_api_key),
             api_base=settings.stripe_api_base or "",
             rate_limit=settings.stripe_rate_limit or 0.0,
         ),

@@ -25,7 +25,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster_postgres.event_log import PostgresEventLogStorage
-from dagster_postgres.utils import pg_url_from_config
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
 # Events per batch write; Dagster's default (0) disables batching. 1,000 keeps one INSERT well under
 # Postgres' parameter limit (7 columns per row) while a year of days is 4 statements per asset.
@@ -56,7 +56,8 @@ class BatchingPostgresEventLogStorage(PostgresEventLogStorage):
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
                           ) -> BatchingPostgresEventLogStorage:
         return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
-                   should_autocreate_tables=config_value.get("should_autocreate_tables", True))
+                   should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+                   token_provider=get_token_provider_from_config(config_value))
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         planned = [e for e in events if e.get_dagster_event().event_type == _PLANNED]

@@ -22,11 +22,14 @@ app = typer.Typer(
 from cashbook.cli import (  # noqa: E402, F401
     commands_alerts,
     commands_api,
+    commands_dagster,
     commands_db,
     commands_pipeline,
     commands_reconcile,
     commands_replay,
     commands_report,
+    commands_roles,
+    commands_serve,
     commands_simulate,
     commands_stripe_pull,
 )

@@ -25,7 +25,7 @@ WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"
 
 def prepare_instance(settings: Settings) -> dict[str, str]:
     """Start Postgres if embedded, write dagster.yaml, run migrations; return the env for Dagster processes."""
-    from cashbook.dagster_instance import write_instance_yaml
+    from cashbook.dagster_instance import dagster_process_env, write_instance_yaml
     from cashbook.db import database_url
 
     url = database_url(settings)
@@ -36,6 +36,9 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
         migrate = None
     if migrate is not None:
         migrate(url)
+    # dagster.yaml reads the Postgres password from the environment: this process (init_pools) and every
+    # Dagster process started with the returned env.
+    os.environ.update(dagster_process_env(url))
     init_pools(str(settings.dagster_home))
     env = dict(os.environ)
     env["CASHBOOK_HOME"] = str(settings.cashbook_home)
@@ -57,15 +60,29 @@ def init_pools(dagster_home: str) -> None:
     with dg.DagsterInstance.from_config(dagster_home) as instance:
         storage = instance.event_log_storage
         for pool, limit in POOLS.items():
-            info = storage.get_concurrency_info(pool)
-            if info.slot_count != limit:
+            if storage.get_concurrency_info(pool).slot_count == limit:
+                continue
+            try:
                 storage.set_concurrency_slots(pool, limit)
+            except Exception:
+                # Another process (webserver, daemon and code server start together) set it first.
+                if storage.get_concurrency_info(pool).slot_count != limit:
+                    raise
+
+
+def python_module(module: str) -> list[str]:
+    """argv that runs `module`'s command line with this interpreter.
+
+    Not the console script beside sys.executable: that sibling exists only in a virtualenv (a `--user` or
+    system install puts scripts elsewhere). `-P` keeps the working directory off sys.path, so a folder there
+    named like one of our packages (`api`, `assets`, ...) cannot shadow the installed ones.
+    """
+    return [sys.executable, "-P", "-m", module]
 
 
 def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
     """Run a dagster CLI command; its event log goes to a file, a failure prints the file's tail."""
-    exe = Path(sys.executable).with_name("dagster")
-    cmd = [str(exe), *args]
+    cmd = [*python_module("dagster"), *args]
     console.print(f"[dim]$ {shlex.join(['dagster', *args])}[/dim]")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     quiet = dict(env, PYTHONWARNINGS="ignore")  # Dagster's beta/supersession notices are not for end users
