@@ -9,6 +9,7 @@ what landed on that day, next to the run-wide facts (window, source) every day o
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ import dagster as dg
 import pyarrow as pa
 
 from cashbook.lake import LakeError, LakeStager, StagedWindow
-from cashbook.sources.export_stage import StreamStageError, stage_export_streams
+from cashbook.sources.export_stage import StreamStageError, default_workers, stage_export_streams
 from cashbook.sources.streams import lake_schema
 
 
@@ -37,13 +38,32 @@ class WindowWriter:
     def stage_export(self, export_dir: str, streams: list[str], start: dt.datetime, end: dt.datetime
                      ) -> dict[str, StagedWindow]:
         """Stage Stripe streams from an export directory, one worker process per stream."""
+        # With worker processes, this process only waits on them; meanwhile it loads Great Expectations for the
+        # blocking checks that run right after this step, in this process (seconds of imports otherwise spent
+        # on their own). Joined before anything else happens here, so no other import runs alongside.
+        workers = default_workers(Path(export_dir), streams)
+        warm = threading.Thread(target=_warm_quality_checks, name="gx-warm-up", daemon=True)
+        if workers > 1:
+            warm.start()
         try:
             staged = stage_export_streams(Path(export_dir), streams, int(start.timestamp()), int(end.timestamp()),
-                                          self.stager.lake_dir, self.stager.days)
+                                          self.stager.lake_dir, self.stager.days, workers=workers)
         except StreamStageError as exc:
             raise dg.Failure(description=f"raw/stripe_{exc.stream}: {exc.error}; previous partition data left "
                                          "intact") from exc.error
+        finally:
+            if warm.is_alive():
+                warm.join()
         return {stream: self.stager.adopt(window) for stream, window in staged.items()}
+
+
+def _warm_quality_checks() -> None:
+    try:
+        from cashbook.quality.validate import warm_up
+
+        warm_up()
+    except Exception:  # the check itself will import GX again and report what is wrong
+        pass
 
 
 @contextmanager

@@ -88,6 +88,12 @@ def _get_context() -> Any:
     return _context
 
 
+def warm_up() -> None:
+    """Import GX and build the context now (a few seconds, once per process), e.g. while waiting on other work."""
+    with _lock:
+        _get_context()
+
+
 def _plain(v: Any) -> Any:
     """JSON-friendly scalars for check metadata (numpy ints, NaN, pandas NA)."""
     if v is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import multiprocessing.popen_spawn_posix  # up front: starting workers imports nothing (see assets/raw_writer.py)
 import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -24,6 +25,7 @@ from cashbook.sources.export import read_window, stream_path
 from cashbook.sources.streams import lake_schema, sort_columns, time_column
 
 MAX_WORKERS = 4
+_SPAWN = multiprocessing.get_context("spawn")
 # Below this many bytes of JSON, starting worker processes (a Python, pyarrow and pandas each: about a
 # second of CPU) costs more than it saves; the streams are read in this process instead.
 PARALLEL_MIN_BYTES = 64 * 2**20
@@ -82,8 +84,7 @@ def stage_export_streams(export_dir: Path, streams: list[str], start: int, end: 
         return path.stat().st_size if path.exists() else 0
 
     ordered = sorted(streams, key=size, reverse=True)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_SPAWN) as pool:
         futures: dict[Future[StagedWindow], str] = {
             pool.submit(stage_stream, export_dir, s, start, end, lake_dir, days): s for s in ordered}
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
