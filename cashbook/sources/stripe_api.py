@@ -35,6 +35,8 @@ from urllib.parse import urlencode
 
 import orjson
 import pyarrow as pa
+import requests
+import requests.adapters
 import stripe
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
@@ -180,7 +182,7 @@ class StripeApiSource:
         base = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
             api_key, base_addresses=base, stripe_version=STRIPE_API_VERSION, max_network_retries=0,  # type: ignore[arg-type]
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=stripe.RequestsClient(timeout=timeout, session=_limited_session(self, max_workers)),
         )
         self._unfiltered_streams: set[str] = set()  # servers that refused `created` (localstripe)
         self._lock = threading.Lock()
@@ -427,9 +429,7 @@ class StripeApiSource:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, path: str, params: dict[str, Any]) -> Obj:
-        waited = self.limiter.acquire()
-        self.stats.add(requests=1, limiter_wait_seconds=waited)
-        resp = self.client.raw_request("get", path, **params)
+        resp = self.client.raw_request("get", path, **params)  # the token is taken at the wire (_LimitedAdapter)
         body = orjson.loads(resp.body)
         if not isinstance(body, dict):
             raise StripeApiError(f"GET {path}", "response is not a JSON object")
@@ -469,6 +469,32 @@ class StripeApiSource:
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.add(retries=1)
+
+
+class _LimitedAdapter(requests.adapters.HTTPAdapter):
+    """Takes the limiter's token immediately before the request goes on the wire.
+
+    Taken before the SDK built the request instead, a thread held a token while it waited for the GIL or the
+    CPU, and several such requests could leave together: the server then counts a burst the limiter never
+    granted. Here only the socket write follows the token. Every attempt (retries included) passes here once.
+    """
+
+    def __init__(self, source: StripeApiSource, connections: int) -> None:
+        super().__init__(pool_connections=1, pool_maxsize=max(connections, 10))
+        self.source = source
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        waited = self.source.limiter.acquire()
+        self.source.stats.add(requests=1, limiter_wait_seconds=waited)
+        return super().send(request, *args, **kwargs)
+
+
+def _limited_session(source: StripeApiSource, connections: int) -> requests.Session:
+    session = requests.Session()
+    adapter = _LimitedAdapter(source, connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class _PrebuiltRows:
