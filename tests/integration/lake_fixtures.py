@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cashbook.lake import split_by_day, write_partition
 from cashbook.sources.export import read_stream
@@ -32,8 +33,19 @@ def _write(lake: Path, table_name: str, table: pa.Table, column: str) -> int:
     return len(days)
 
 
-def land(lake: Path, export: Path, streams: list[str] | None = None, ledger_csv: Path | None = None) -> dict:
-    """Write the chosen Stripe streams (default: all) and optionally the ledger; returns row counts."""
+def _before(table: pa.Table, column: str, before: dt.datetime | None) -> pa.Table:
+    if before is None:
+        return table
+    col = table.column(column)
+    limit = pa.scalar(before, type=col.type) if pa.types.is_timestamp(col.type) else int(before.timestamp())
+    return table.filter(pc.less(col, limit))
+
+
+def land(lake: Path, export: Path, streams: list[str] | None = None, ledger_csv: Path | None = None,
+         before: dt.datetime | None = None) -> dict:
+    """Write the chosen Stripe streams (default: all) and optionally the ledger; returns row counts.
+
+    `before` keeps only what happened before that instant (the account as it was then)."""
     counts: dict[str, int] = {}
     wanted = streams if streams is not None else list(STRIPE_STREAMS)
     payouts = read_stream(export, "payouts")
@@ -41,11 +53,12 @@ def land(lake: Path, export: Path, streams: list[str] | None = None, ledger_csv:
     for stream in wanted:
         table = payouts if stream == "payouts" else read_stream(
             export, stream, payout_created=created if stream == "payout_balance_transactions" else None)
+        table = _before(table, time_column(stream), before)
         if table.num_rows:
             _write(lake, f"stripe_{stream}", table, time_column(stream))
         counts[f"stripe_{stream}"] = table.num_rows
     if ledger_csv is not None:
-        ledger = read_ledger_csv(ledger_csv)
+        ledger = _before(read_ledger_csv(ledger_csv), "occurred_at", before)
         _write(lake, "ledger_entries", ledger, "occurred_at")
         counts["ledger_entries"] = ledger.num_rows
     return counts
