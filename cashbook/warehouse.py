@@ -11,6 +11,7 @@ Two files, so analysts and the pipeline never lock each other out (docs/architec
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -149,22 +150,40 @@ def _has_partitions(lake_dir: Path, table: str) -> bool:
     return next((lake_dir / table).glob("day=*/data.parquet"), None) is not None
 
 
+def _raw_relations(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]:
+    """name -> (table type, the view's comment) of everything in schema raw, in one query."""
+    rows = con.execute(
+        "SELECT t.table_name, t.table_type, v.comment FROM information_schema.tables t "
+        "LEFT JOIN duckdb_views() v ON v.database_name = t.table_catalog AND v.schema_name = t.table_schema "
+        "AND v.view_name = t.table_name "
+        "WHERE t.table_catalog = current_database() AND t.table_schema = 'raw'").fetchall()
+    return {name: (kind, comment) for name, kind, comment in rows}
+
+
 def refresh_raw_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     """(Re)point `raw.<table>` at the lake; a table with no partitions yet is an empty typed view.
 
     Always a view (older build files may hold an empty *table* here: it is dropped first), so a table that
-    lands later replaces its empty view in the next step of the same run.
+    lands later replaces its empty view in the next step of the same run. Each view carries a comment saying
+    what it reads; a view that already reads the right thing is left alone (every pipeline step reconnects).
     """
+    existing = _raw_relations(con)
     for table in LAKE_TABLES:
-        if not _has_partitions(lake_dir, table):
-            _empty(con, table)
+        if _has_partitions(lake_dir, table):
+            pattern = str(lake_dir / table / "day=*" / "data.parquet").replace("'", "''")
+            wanted = f"lake: {pattern}"
+            body = (f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
+                    "hive_types = {'day': DATE})")
+        else:
+            wanted = f"empty: {hashlib.sha256(str(lake_schema(table)).encode()).hexdigest()[:16]}"
+            body = ""
+        kind, comment = existing.get(table, (None, None))
+        if kind == "VIEW" and comment == wanted:
             continue
-        _drop_table_named(con, "raw", table)
-        pattern = str(lake_dir / table / "day=*" / "data.parquet").replace("'", "''")
-        con.execute(
-            f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-            "hive_types = {'day': DATE})"
-        )
+        if kind == "BASE TABLE":
+            con.execute(f"DROP TABLE raw.{table}")
+        con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS {body or empty_relation_sql(con, table)}")
+        con.execute(f"COMMENT ON VIEW raw.{table} IS '{wanted.replace(chr(39), chr(39) * 2)}'")
 
 
 def register_raw_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
