@@ -15,10 +15,13 @@ _BUNDLED = _PACKAGE / "_data"
 
 
 def _data_dir(name: str) -> Path:
-    bundled = _BUNDLED / name
-    if bundled.is_dir():
-        return bundled
-    return _PACKAGE.parent / name
+    """The wheel's copy first: an installed package must not pick up a stray top-level folder in site-packages."""
+    bundled, checkout = _BUNDLED / name, _PACKAGE.parent / name
+    for candidate in (bundled, checkout):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"cashbook's {name}/ folder is missing: looked in {bundled} (installed wheel) and "
+                       f"{checkout} (source checkout); reinstall cashbook or run from a complete checkout")
 
 
 SQL_DIR = _data_dir("sql")

@@ -1,4 +1,4 @@
-"""Shared fixtures: real Postgres (DATABASE_URL or embedded), isolated CASHBOOK_HOME, shared/ data."""
+"""Shared fixtures: real Postgres (DATABASE_URL or embedded), isolated CASHBOOK_HOME, tests/fixtures/ data."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from tests.fixture_files import FIXTURES_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not (SHARED / "stripe").exists():
-        pytest.fail(f"../shared/stripe not found next to the checkout (looked in {SHARED})")
-    return SHARED
+def fixtures_dir() -> Path:
+    """tests/fixtures: the Stripe objects and events tests build on (nothing outside the repository)."""
+    return FIXTURES_DIR
 
 
 @pytest.fixture(scope="session")

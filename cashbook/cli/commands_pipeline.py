@@ -62,10 +62,19 @@ def init_pools(dagster_home: str) -> None:
                 storage.set_concurrency_slots(pool, limit)
 
 
+def python_module(module: str) -> list[str]:
+    """argv that runs `module`'s command line with this interpreter.
+
+    Not the console script beside sys.executable: that sibling exists only in a virtualenv (a `--user` or
+    system install puts scripts elsewhere). `-P` keeps the working directory off sys.path, so a folder there
+    named like one of our packages (`api`, `assets`, ...) cannot shadow the installed ones.
+    """
+    return [sys.executable, "-P", "-m", module]
+
+
 def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
     """Run a dagster CLI command; its event log goes to a file, a failure prints the file's tail."""
-    exe = Path(sys.executable).with_name("dagster")
-    cmd = [str(exe), *args]
+    cmd = [*python_module("dagster"), *args]
     console.print(f"[dim]$ {shlex.join(['dagster', *args])}[/dim]")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     quiet = dict(env, PYTHONWARNINGS="ignore")  # Dagster's beta/supersession notices are not for end users
@@ -173,7 +182,7 @@ def demo(
         console.print(f"already simulated ({params}); reusing {export_dir}")
     else:
         shutil.rmtree(export_dir, ignore_errors=True)
-        cmd = [str(Path(sys.executable).with_name("cashbook")), "simulate", "--out", str(export_dir),
+        cmd = [*python_module("cashbook"), "simulate", "--out", str(export_dir),
                "--customers", str(customers), "--months", str(months), "--seed", str(seed), "--start", start.isoformat()]
         subprocess.run(cmd, check=True)
         ledger_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +200,7 @@ def demo(
 
     print_summary(s, time.monotonic() - t0, truth)
     console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
-    subprocess.run([str(Path(sys.executable).with_name("cashbook")), "alerts"], env=env, check=True)
+    subprocess.run([*python_module("cashbook"), "alerts"], env=env, check=True)
 
 
 def truth_check(con: object, truth: dict) -> tuple[int, int, int]:

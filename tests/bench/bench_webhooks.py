@@ -41,7 +41,7 @@ from tests.bench.report import write_section
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_bench"
-EVENT_TEMPLATE = ROOT.parent / "shared" / "stripe" / "events" / "invoice.paid.json"
+EVENT_TEMPLATE = ROOT / "tests" / "fixtures" / "stripe" / "events" / "invoice.paid.json"
 WRK_SCRIPT = Path(__file__).with_name("bench_webhooks_wrk.lua")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -28,10 +28,10 @@ from api.settings import ApiSettings
 from cashbook.billing.signature import sign
 from cashbook.billing.tokens import mint
 from cashbook.stripe_gateway import GatewayConfig, StripeGateway
+from tests.fixture_files import STRIPE_EVENTS_DIR
 
 WEBHOOK_SECRET = "whsec_test_secret"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123"
-EVENTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "events"
 LAUNCH = ("import aiohttp.web, localstripe.server as s; "
           "aiohttp.web.run_app(s.app, host='127.0.0.1', port={port}, print=None)")
 
@@ -148,8 +148,8 @@ def running_api_factory(pg_url: str) -> Iterator[Any]:
 
 
 def load_event(name: str, **changes: Any) -> dict[str, Any]:
-    """A real Stripe event payload from shared/stripe/events with a unique id (and optional changes)."""
-    event = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    """A real Stripe event payload (tests/fixtures/stripe/events) with a unique id (and optional changes)."""
+    event = json.loads((STRIPE_EVENTS_DIR / f"{name}.json").read_text())
     event["id"] = "evt_" + uuid.uuid4().hex[:24]
     for key, value in changes.items():
         if key == "object":

@@ -32,9 +32,9 @@ def _backfill(env: dict[str, str], start: str, end: str) -> subprocess.Popen:
     return subprocess.Popen(["bash", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_overlapping_backfills_complete_without_lock_errors(tmp_path: Path, shared_dir: Path, pg_url: str) -> None:
+def test_overlapping_backfills_complete_without_lock_errors(tmp_path: Path, fixtures_dir: Path, pg_url: str) -> None:
     export = tmp_path / "export"
-    _write_export(shared_dir, export)
+    _write_export(fixtures_dir, export)
     ledger_csv = tmp_path / "ledger.csv"
     _ledger(ledger_csv)
     home = tmp_path / "home"

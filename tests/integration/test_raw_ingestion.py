@@ -29,9 +29,9 @@ STREAM_FIXTURE = {
 }
 
 
-def _write_export(shared_dir: Path, out: Path) -> None:
+def _write_export(fixtures_dir: Path, out: Path) -> None:
     """Two objects per stream from Stripe's own fixtures, one on each of two days."""
-    fixtures = json.loads((shared_dir / "stripe" / "fixtures3.json").read_text())["resources"]
+    fixtures = json.loads((fixtures_dir / "stripe" / "objects.json").read_text())["resources"]
     out.mkdir(parents=True)
     for stream, name in STREAM_FIXTURE.items():
         lines = []
@@ -54,9 +54,9 @@ def _ledger(path: Path) -> None:
 
 
 @pytest.fixture()
-def setup(tmp_path: Path, shared_dir: Path, pg_url: str):
+def setup(tmp_path: Path, fixtures_dir: Path, pg_url: str):
     export = tmp_path / "export"
-    _write_export(shared_dir, export)
+    _write_export(fixtures_dir, export)
     ledger_csv = tmp_path / "ledger.csv"
     _ledger(ledger_csv)
     settings = load_settings(

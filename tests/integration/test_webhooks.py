@@ -1,6 +1,6 @@
 """Webhook endpoint + inbox + worker over real HTTP and real Postgres, with the real Stripe payloads.
 
-Payloads from shared/stripe/events are re-signed with the test secret and given unique ids.
+Payloads from tests/fixtures/stripe/events (real Stripe events) are re-signed with the test secret and given unique ids.
 """
 
 from __future__ import annotations

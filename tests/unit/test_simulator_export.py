@@ -14,8 +14,8 @@ from cashbook.money import to_minor
 from cashbook.simulator import SimConfig, simulate
 from cashbook.simulator.output import LEDGER_HEADER, STREAMS
 from cashbook.sources.streams import STREAM_COLUMNS, membership_row, to_row
+from tests.fixture_files import stripe_objects
 
-FIXTURES = Path("/work/shared/stripe/fixtures3.json")
 STREAM_FIXTURE = {"balance_transactions": "balance_transaction", "charges": "charge", "refunds": "refund",
                   "disputes": "dispute", "payouts": "payout", "customers": "customer",
                   "subscriptions": "subscription", "invoices": "invoice"}
@@ -49,9 +49,8 @@ def test_other_seed_differs(small: Path, tmp_path: Path) -> None:
     assert (small / "charges.jsonl").read_bytes() != (other / "charges.jsonl").read_bytes()
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared Stripe fixtures not present")
 def test_objects_have_every_field_real_objects_have(small: Path) -> None:
-    real = json.loads(FIXTURES.read_text())["resources"]
+    real = stripe_objects()
     for stream, name in STREAM_FIXTURE.items():
         objs = _jsonl(small / f"{stream}.jsonl")
         assert objs, stream

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,7 @@ from cashbook.billing.objects import (
     subscription_period_end,
     subscription_plan_id,
 )
-
-EVENTS = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "events"
+from tests.fixture_files import STRIPE_EVENTS_DIR
 
 
 def settings(**kw: object) -> ApiSettings:
@@ -48,8 +46,8 @@ def test_secret_rotation_list_and_plain_env_names(monkeypatch: pytest.MonkeyPatc
 
 
 def test_adapters_read_real_pre_basil_payloads() -> None:
-    sub = json.loads((EVENTS / "customer.subscription.updated.json").read_text())["data"]["object"]
-    inv = json.loads((EVENTS / "invoice.paid.json").read_text())["data"]["object"]
+    sub = json.loads((STRIPE_EVENTS_DIR / "customer.subscription.updated.json").read_text())["data"]["object"]
+    inv = json.loads((STRIPE_EVENTS_DIR / "invoice.paid.json").read_text())["data"]["object"]
     assert subscription_period_end(sub) == sub["current_period_end"]
     assert subscription_plan_id(sub) == "price_000000000000000000000000"
     assert invoice_charge_id(inv) == "ch_000000000000000000000000"
