@@ -39,12 +39,13 @@ ui: install
 	$(BIN)/cashbook dagster-home >/dev/null
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-## make api: the billing API on http://127.0.0.1:8000
+## make api: the billing API on http://127.0.0.1:8000, in development mode (dev secrets) unless
+## CASHBOOK_API_ENV says otherwise; the `cashbook api` command alone defaults to production behaviour
 api: install
-	$(BIN)/cashbook api
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook api
 
 worker: install
-	$(BIN)/cashbook worker
+	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook worker
 
 ## make bench: every benchmark under tests/bench; results go to docs/BENCHMARKS.md
 bench: install

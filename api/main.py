@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import problems
+from api import openapi, problems, web
+from api.audit import AuditMiddleware
+from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
@@ -37,8 +39,9 @@ def resolve_database_url(api: ApiSettings, core: Settings) -> str:
 def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None,
                gateway: StripeGateway | None = None, core: Settings | None = None) -> FastAPI:
     api_settings = settings or ApiSettings()
-    api_settings.check()
     core_settings = core or get_settings()
+    stripe_gateway = gateway or StripeGateway(GatewayConfig.from_settings(core_settings))
+    api_settings.check(stripe_gateway.config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,7 +51,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         pool = ConnectionPool(url, min_size=api_settings.pool_min, max_size=api_settings.pool_max, open=False)
         pool.open(wait=True, timeout=30)
         app.state.pool = pool
-        app.state.gateway = gateway or StripeGateway(GatewayConfig.from_settings(core_settings))
+        app.state.gateway = stripe_gateway
         stop = threading.Event()
         thread = None
         app.state.wakeup = None
@@ -68,11 +71,21 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                 thread.join(timeout=10)
             pool.close()
 
+    docs = api_settings.docs_on()
     app = FastAPI(title="cashbook billing API", version="0.1.0", lifespan=lifespan,
-                  description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.")
+                  description="Subscriptions, credit purchases and Stripe webhooks. Amounts are integer minor units.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings = api_settings
     app.state.webhook_secrets = api_settings.webhook_secrets()
+    app.state.lease_seconds = api_settings.lease_seconds(stripe_gateway.config)
     problems.install(app)
+    openapi.install(app)
+    app.state.ratelimits = RateLimits.from_settings(api_settings)
+    if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
+        app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
+    app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
+    web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)

@@ -19,11 +19,13 @@ PROBLEM = "application/problem+json"
 class Problem(Exception):
     """Raise from services; becomes a problem+json response with this status."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
@@ -36,7 +38,7 @@ class Problem(Exception):
 
 
 def problem_response(p: Problem, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(p.body(instance), status_code=p.status, media_type=PROBLEM)
+    return JSONResponse(p.body(instance), status_code=p.status, media_type=PROBLEM, headers=p.headers or None)
 
 
 def install(app: FastAPI) -> None:
@@ -46,8 +48,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GatewayError)
     async def _gateway(request: Request, exc: GatewayError) -> JSONResponse:
-        detail = exc.message if exc.status == 402 else "the payment provider rejected or failed the request"
-        return problem_response(Problem(exc.status, exc.code, detail), request.url.path)
+        detail = exc.message if exc.status in (402, 503) else "the payment provider rejected or failed the request"
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return problem_response(Problem(exc.status, exc.code, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,8 +60,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error")
+        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else code
         resp = problem_response(Problem(exc.status_code, code, detail), request.url.path)
         if exc.headers:

@@ -6,6 +6,7 @@ The merge happens in one transaction: a reader never sees a half-published run.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import psycopg
 import pyarrow as pa
@@ -48,12 +49,43 @@ def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: 
             "resolved_total": after.get("resolved", 0), "open_before": before.get("open", 0)}
 
 
-def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str, who: str) -> bool:
-    """Finance staff close a discrepancy by hand; later runs keep this resolution. Commits."""
-    cur = conn.execute(
-        "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
-        "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
-        (note, who, discrepancy_id),
-    )
+def resolve_manually(conn: psycopg.Connection, discrepancy_id: str, *, note: str, who: str,
+                     on_change: Callable[[psycopg.Connection, dict, dict], None] | None = None) -> bool:
+    """Finance staff close a discrepancy by hand; later runs keep this resolution. Commits.
+
+    Each resolution is appended to `analytics.discrepancy_resolutions` with what it replaced, so resolving
+    an already-resolved discrepancy amends it without losing the earlier note and resolver.
+    """
+    with conn.transaction():
+        current = conn.execute(
+            "SELECT status, resolution_note, resolved_by FROM analytics.discrepancies WHERE discrepancy_id = %s"
+            " FOR UPDATE", (discrepancy_id,)).fetchone()
+        if current is None:
+            return False
+        conn.execute(
+            "INSERT INTO analytics.discrepancy_resolutions (discrepancy_id, note, resolved_by, previous_status,"
+            " previous_note, previous_resolved_by) VALUES (%s, %s, %s, %s, %s, %s)",
+            (discrepancy_id, note, who, *current))
+        conn.execute(
+            "UPDATE analytics.discrepancies SET status = 'resolved', resolution_source = 'manual', "
+            "resolution_note = %s, resolved_by = %s, resolved_at = now() WHERE discrepancy_id = %s",
+            (note, who, discrepancy_id))
+        if on_change is not None:  # e.g. the API's audit row, in the same transaction
+            on_change(conn, dict(zip(("status", "resolution_note", "resolved_by"), current, strict=True)),
+                      {"status": "resolved", "resolution_note": note, "resolved_by": who})
     conn.commit()
-    return cur.rowcount == 1
+    return True
+
+
+def resolution_history(conn: psycopg.Connection, discrepancy_id: str) -> list[dict] | None:
+    """Every manual resolution, oldest first; None when the discrepancy does not exist."""
+    from psycopg.rows import dict_row
+
+    if conn.execute("SELECT 1 FROM analytics.discrepancies WHERE discrepancy_id = %s",
+                    (discrepancy_id,)).fetchone() is None:
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT resolution_id, discrepancy_id, note, resolved_by, resolved_at, previous_status, previous_note,"
+            " previous_resolved_by FROM analytics.discrepancy_resolutions WHERE discrepancy_id = %s"
+            " ORDER BY resolution_id", (discrepancy_id,)).fetchall()

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_rate_limit: float | None = Field(default=None, gt=0, description="Requests/s; default by key mode.")
     stripe_lookback_days: int = Field(default=7, ge=0)
+    # Live calls (billing API, worker): explicit bounds instead of the SDK's 80 s timeout (issue 12, defect 5).
+    stripe_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    stripe_read_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    stripe_max_network_retries: int = Field(default=1, ge=0, le=5)
+    stripe_breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open the circuit.")
+    stripe_breaker_reset_seconds: float = Field(default=30.0, gt=0, description="Open → half-open after this.")
 
     ledger_source: Literal["csv", "postgres", "both"] = "csv"
     ledger_csv_paths: str | None = Field(

@@ -13,39 +13,66 @@ from typing import Any, Literal
 
 import stripe
 
+from cashbook.circuit import CircuitBreaker, CircuitOpen
 from cashbook.settings import STRIPE_API_VERSION, Settings, get_settings
 
 StripeDict = dict[str, Any]
 
 
 class GatewayError(RuntimeError):
-    """A Stripe call failed. `status` is the HTTP status we should answer with, `code` a stable reason."""
+    """A Stripe call failed. `status` is the HTTP status we should answer with, `code` a stable reason,
+    `retry_after` (seconds) set when Stripe is known to be unavailable for a while (circuit open)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class NotFound(GatewayError):
     """The object does not exist (any more) at Stripe."""
 
 
+# The longest chain of Stripe calls one API request makes (create-subscription: create customer, attach the
+# payment method, set it as default, retrieve the plan, create the plan, create the subscription, retrieve
+# its invoice). Leases on in-progress work must outlast this chain at its worst (issue 12, defect 5).
+LONGEST_CHAIN_CALLS = 7
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     api_key: str
     api_base: str | None = None
-    max_network_retries: int = 2
+    max_network_retries: int = 1
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 20.0
+    breaker_fail_max: int = 5
+    breaker_reset_seconds: float = 30.0
     # localstripe has no Prices API: subscription items name a `plan`; real Stripe accepts `price` too.
     item_mode: Literal["plan", "price"] = "plan"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> GatewayConfig:
         s = settings or get_settings()
-        base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base)
+        base = dict(api_key=s.stripe_api_key or "sk_test_dev", api_base=s.stripe_api_base,
+                    max_network_retries=s.stripe_max_network_retries,
+                    connect_timeout_seconds=s.stripe_connect_timeout_seconds,
+                    read_timeout_seconds=s.stripe_read_timeout_seconds,
+                    breaker_fail_max=s.stripe_breaker_fail_max, breaker_reset_seconds=s.stripe_breaker_reset_seconds)
         base.update(overrides)
         return cls(**base)
+
+    def worst_case_call_seconds(self) -> float:
+        """One call at its slowest: every try hits both timeouts, plus the SDK's backoff between tries
+        (min(0.5·2^(n−1), 5) s, jitter only shortens it; the SDK ignores Retry-After)."""
+        tries = self.max_network_retries + 1
+        backoff = sum(min(0.5 * 2 ** (n - 1), 5.0) for n in range(1, self.max_network_retries + 1))
+        return tries * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
+
+    def worst_case_chain_seconds(self) -> float:
+        return LONGEST_CHAIN_CALLS * self.worst_case_call_seconds()
 
 
 def _idem(key: str) -> str:
@@ -60,28 +87,49 @@ class StripeGateway:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        self.breaker = CircuitBreaker("stripe", fail_max=config.breaker_fail_max,
+                                      reset_seconds=config.breaker_reset_seconds)
         base = {"api": config.api_base} if config.api_base else {}
         self._client = stripe.StripeClient(
             config.api_key,
             stripe_version=STRIPE_API_VERSION,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=config.max_network_retries,
+            # (connect, read): the SDK's default is one 80 s timeout per try
+            http_client=stripe.RequestsClient(timeout=(config.connect_timeout_seconds, config.read_timeout_seconds)),
         )
 
     # -- helpers -------------------------------------------------------------------------------
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> StripeDict:
+        """One SDK call behind the circuit breaker: while Stripe is failing, fail fast with a 503."""
+        try:
+            self.breaker.before_call()
+        except CircuitOpen as exc:
+            raise GatewayError(503, "stripe_circuit_open", "the payment provider is unavailable; retry later",
+                               retry_after=max(1, round(exc.retry_after))) from None
         try:
             obj = fn(*args, **kwargs)
         except stripe.CardError as exc:
+            self.breaker.success()  # Stripe answered
             raise GatewayError(402, exc.code or "card_declined", exc.user_message or "card declined") from exc
         except stripe.InvalidRequestError as exc:
+            self.breaker.success()
             if exc.http_status == 404:
                 raise NotFound(404, "not_found", "object not found at Stripe") from exc
             raise GatewayError(400, "stripe_invalid_request", str(exc.user_message or exc)) from exc
         except stripe.RateLimitError as exc:
-            raise GatewayError(503, "stripe_rate_limited", "Stripe rate limit, retry later") from exc
-        except stripe.StripeError as exc:
+            self.breaker.failure()
+            raise GatewayError(503, "stripe_rate_limited", "Stripe rate limit, retry later", retry_after=1) from exc
+        except (stripe.APIConnectionError, stripe.APIError) as exc:  # timeouts, network, Stripe 5xx
+            self.breaker.failure()
             raise GatewayError(502, "stripe_unavailable", "Stripe request failed") from exc
+        except stripe.StripeError as exc:  # authentication, permission, idempotency: Stripe answered
+            self.breaker.success()
+            raise GatewayError(502, "stripe_unavailable", "Stripe request failed") from exc
+        except BaseException:
+            self.breaker.failure()
+            raise
+        self.breaker.success()
         return obj.to_dict()
 
     @staticmethod
@@ -103,15 +151,16 @@ class StripeGateway:
                 "product": {"name": name}}, options=self._opts(f"plan:{plan_id}"))
 
     # -- customers ------------------------------------------------------------------------------
-    def create_customer(self, *, user_id: str, email: str | None, payment_method: str | None,
-                        idempotency_key: str) -> StripeDict:
+    def create_customer(self, *, user_id: str, email: str | None, idempotency_key: str) -> StripeDict:
+        """Parameters depend only on (user, e-mail): the caller's key names both, so it is never replayed with
+        other parameters (Stripe answers that with an idempotency error for 24 h)."""
         params: dict[str, Any] = {"metadata": {"user_id": user_id}}
         if email:
             params["email"] = email
-        if payment_method:
-            params["payment_method"] = payment_method
-            params["invoice_settings"] = {"default_payment_method": payment_method}
         return self._call(self._client.v1.customers.create, params=params, options=self._opts(idempotency_key))
+
+    def retrieve_payment_method(self, payment_method: str) -> StripeDict:
+        return self._call(self._client.v1.payment_methods.retrieve, payment_method)
 
     def set_default_payment_method(self, customer_id: str, payment_method: str, idempotency_key: str) -> None:
         self._call(self._client.v1.payment_methods.attach, payment_method,

@@ -15,7 +15,7 @@ from cashbook.settings import get_settings
 
 RESULT_RULES = ["payment_success_rate", "customer_churn", "open_discrepancies_count", "open_discrepancies_amount",
                 "payout_mismatch", "stripe_data_stale"]
-CLOCK_RULES = ["stripe_data_stale", "webhook_error_rate", "manual_review_backlog"]
+CLOCK_RULES = ["stripe_data_stale", "webhook_error_rate", "manual_review_backlog", "payment_manual_review"]
 
 MONITORED = dg.AssetSelection.key_prefixes(["analytics"]) | dg.AssetSelection.assets(
     dg.AssetKey(["raw", "stripe_balance_transactions"]))

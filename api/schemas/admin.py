@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DiscrepancyOut(BaseModel):
@@ -31,7 +31,23 @@ class DiscrepancyOut(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    note: str = Field(min_length=3, max_length=2000, description="Why this is resolved (kept with the row)")
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=3, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+                      description="Why this is resolved (kept with the row); no control characters but newlines")
+
+
+class ResolutionOut(BaseModel):
+    """One manual resolution, as recorded (append-only); `previous_*` is what it replaced."""
+
+    resolution_id: int
+    discrepancy_id: str
+    note: str
+    resolved_by: str
+    resolved_at: dt.datetime
+    previous_status: str
+    previous_note: str | None
+    previous_resolved_by: str | None
 
 
 class AlertOut(BaseModel):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an `amount` sent by a client is an error, not ignored
+
+
+# Ids are checked for shape before anything reaches Stripe or SQL (a fuzzer's free text used to reach Stripe)
+CatalogId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$", description="a catalog id, e.g. pro_monthly")]
+PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]{1,200}$", description="Stripe PaymentMethod id (pm_…)")]
+PaymentIntentId = Annotated[str, Field(pattern=r"^pi_[A-Za-z0-9_]{1,200}$", description="Stripe PaymentIntent id (pi_…)")]
 
 
 class PlanOut(BaseModel):
@@ -35,8 +42,8 @@ class CatalogOut(BaseModel):
 
 
 class CreateSubscriptionIn(_In):
-    plan_id: str
-    payment_method: str | None = Field(default=None, description="Stripe PaymentMethod id (pm_…)")
+    plan_id: CatalogId
+    payment_method: PaymentMethodId | None = None
 
 
 class SubscriptionOut(BaseModel):
@@ -65,8 +72,8 @@ class StatusOut(BaseModel):
 
 
 class PurchaseIn(_In):
-    pack_id: str
-    payment_method: str | None = None
+    pack_id: CatalogId
+    payment_method: PaymentMethodId | None = None
 
 
 class PurchaseOut(BaseModel):
@@ -81,8 +88,8 @@ class PurchaseOut(BaseModel):
 
 
 class ConfirmPaymentIn(_In):
-    payment_intent_id: str
-    payment_method: str | None = None
+    payment_intent_id: PaymentIntentId
+    payment_method: PaymentMethodId | None = None
 
 
 class ConfirmPaymentOut(BaseModel):

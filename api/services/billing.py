@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,8 +29,10 @@ from api.schemas.billing import (
     SubscriptionOut,
 )
 from api.services import state
+from api.services.risk import Card, ClientInfo, assess_attempt, card_of, risk_columns
 from api.settings import ApiSettings
 from cashbook.billing.objects import expandable_id
+from cashbook.billing.risk import Assessment
 from cashbook.billing.tokens import Principal
 from cashbook.money import to_major_str
 from cashbook.stripe_gateway import GatewayError, StripeGateway
@@ -41,32 +44,59 @@ _CURRENT_SUB_SQL = (
 
 
 class BillingService:
-    def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings) -> None:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway, settings: ApiSettings,
+                 lease_seconds: float, client: ClientInfo | None = None) -> None:
         self.pool, self.gateway, self.settings = pool, gateway, settings
+        self.lease_seconds = lease_seconds
+        self.client = client or ClientInfo(None)
+
+    # -- risk -----------------------------------------------------------------------------------------
+    def _risk(self, conn: psycopg.Connection, user: Principal, amount: int, currency: str,
+              card: Card) -> Assessment | None:
+        if not self.settings.risk_enabled:
+            return None
+        return assess_attempt(conn, self.settings.risk_config(), self.settings.risk_first_payment_max,
+                              user_id=user.user_id, amount=amount, currency=currency, client=self.client, card=card)
+
+    @staticmethod
+    def _blocked() -> Problem:
+        # the reasons stay server-side (payment_attempts.risk_reasons): telling them helps the attacker
+        return Problem(402, "payment_blocked", "this payment cannot be accepted; contact support if you believe"
+                       " this is a mistake")
 
     # -- users and customers ---------------------------------------------------------------------
     def ensure_user(self, user: Principal, conn: psycopg.Connection | None = None) -> None:
         with _use(self.pool, conn) as c:
-            c.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
-                      " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email, user.admin))
+            # the role is never taken from a token: new users are not admins (cashbook admin-role grants it)
+            c.execute("INSERT INTO users (id, email) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE"
+                      " SET email = coalesce(EXCLUDED.email, users.email)", (user.user_id, user.email))
 
-    def _customer(self, user: Principal, payment_method: str | None, conn: psycopg.Connection | None = None) -> str:
-        """The user's Stripe customer (created once); `conn`: run on the caller's connection (and transaction)."""
-        with _use(self.pool, conn) as c:
-            self.ensure_user(user, c)
+    def _customer(self, user: Principal, payment_method: str | None) -> str:
+        """The user's Stripe customer: created once, outside any transaction, its id committed at once.
+
+        Never inside a transaction that may roll back (a declined card used to roll back the stored id, and
+        the next attempt replayed the Stripe idempotency key with other parameters: 24 h of idempotency
+        errors, then a duplicate customer — issue 12, defect 3). The creation parameters are only the user id
+        and e-mail, and the key names both, so a key is never replayed with other parameters; the payment
+        method is attached in separate calls keyed by the method.
+        """
+        self.ensure_user(user)
+        with self.pool.connection() as c:
             row = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
-        if row and row[0]:
-            if payment_method:
-                self.gateway.set_default_payment_method(row[0], payment_method,
-                                                        f"pm:{user.user_id}:{payment_method}")
-            return row[0]
-        cus = self.gateway.create_customer(user_id=user.user_id, email=user.email, payment_method=payment_method,
-                                           idempotency_key=f"customer:{user.user_id}")
-        with _use(self.pool, conn) as c:
-            c.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
-                      (cus["id"], user.user_id))
-            stored = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s", (user.user_id,)).fetchone()
-        return stored[0]
+        customer = row[0] if row else None
+        if not customer:
+            email_tag = hashlib.sha256((user.email or "").encode()).hexdigest()[:16]
+            cus = self.gateway.create_customer(user_id=user.user_id, email=user.email,
+                                               idempotency_key=f"customer:{user.user_id}:{email_tag}")
+            with self.pool.connection() as c:
+                c.execute("UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, %s) WHERE id = %s",
+                          (cus["id"], user.user_id))
+                customer = c.execute("SELECT stripe_customer_id FROM users WHERE id = %s",
+                                     (user.user_id,)).fetchone()[0]
+        if payment_method:
+            self.gateway.set_default_payment_method(customer, payment_method,
+                                                    f"pm:{user.user_id}:{customer}:{payment_method}")
+        return customer
 
     def _payment_method(self, given: str | None) -> str | None:
         return given or self.settings.default_payment_method
@@ -85,17 +115,24 @@ class BillingService:
 
     # -- subscriptions ------------------------------------------------------------------------------
     def create_subscription(self, user: Principal, plan_id: str, payment_method: str | None, op: str) -> SubscriptionOut:
-        """Check "already subscribed", call Stripe and write, as one step per user.
+        """Claim, call Stripe with no connection held, write: three steps, two short transactions.
 
-        Two requests with different Idempotency-Keys would otherwise both pass the check and both create a
-        Stripe subscription (double billing). A transaction-level advisory lock keyed by the user, taken on
-        the one pooled connection that does all of this operation's database work, serialises them: the
-        second waits, then sees the first's committed row and answers 409. The lock goes with the
-        transaction (commit, rollback or a dead connection), so a crash never leaves it held.
+        Two requests with different Idempotency-Keys must not both create a Stripe subscription (double
+        billing). The first short transaction checks "already subscribed" and inserts a per-user claim row
+        under a per-user advisory lock, and commits; a concurrent request finds the claim (409
+        `subscription_in_progress`) or, once the first has finished, the subscription (409
+        `already_subscribed`). Stripe is then called with no database connection, transaction or lock held, so
+        a slow Stripe cannot starve the pool (issue 12, defect 5). The second transaction (same lock) writes the
+        subscription and deletes the claim. A claim left by a dead process expires after the lease, which is
+        longer than the worst-case Stripe call chain (`ApiSettings.lease_seconds`).
         """
+        self.ensure_user(user)
+        pm = self._payment_method(payment_method)
+        card = card_of(self.gateway, pm)  # a read, before anything is created at Stripe
+        attempt_id = f"sub_{op}"
+        blocked = False
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                         (f"create_subscription:{user.user_id}",))
+            _lock_user(conn, user.user_id)
             plan = conn.execute("SELECT stripe_plan_id, name, amount, currency, interval FROM plans"
                                 " WHERE id = %s AND active", (plan_id,)).fetchone()
             current = conn.execute(_CURRENT_SUB_SQL, (user.user_id,)).fetchone()
@@ -104,7 +141,34 @@ class BillingService:
             if current and current[2] in state.ACCESS_STATUSES:
                 raise Problem(409, "already_subscribed", "the user already has an active subscription",
                               subscription_id=current[0])
-            customer = self._customer(user, self._payment_method(payment_method), conn)
+            claimed = conn.execute(
+                "INSERT INTO subscription_claims (user_id, operation_id, plan_id, expires_at) VALUES (%s, %s, %s,"
+                " clock_timestamp() + make_interval(secs => %s)) ON CONFLICT (user_id) DO UPDATE SET"
+                " operation_id = EXCLUDED.operation_id, plan_id = EXCLUDED.plan_id, claimed_at = clock_timestamp(),"
+                " expires_at = EXCLUDED.expires_at WHERE subscription_claims.expires_at < clock_timestamp()"
+                " OR subscription_claims.operation_id = EXCLUDED.operation_id RETURNING operation_id",
+                (user.user_id, op, plan_id, self.lease_seconds)).fetchone()
+            if claimed is None:
+                raise Problem(409, "subscription_in_progress",
+                              "a subscription is already being created for this user; retry shortly")
+            risk = self._risk(conn, user, plan[2], plan[3], card)
+            blocked = risk is not None and risk.decision == "block"
+            cols = risk_columns(risk, self.client, card)
+            conn.execute(
+                "INSERT INTO payment_attempts (id, user_id, kind, amount, currency, status, risk_score, risk_decision,"
+                " risk_reasons, client_ip, ip_country, card_fingerprint, card_country) VALUES (%(id)s, %(user)s,"
+                " 'subscription', %(amount)s, %(currency)s, %(status)s, %(risk_score)s, %(risk_decision)s,"
+                " %(risk_reasons)s, %(client_ip)s, %(ip_country)s, %(card_fingerprint)s, %(card_country)s)"
+                " ON CONFLICT (id) DO NOTHING",
+                {"id": attempt_id, "user": user.user_id, "amount": plan[2], "currency": plan[3],
+                 "status": "blocked" if blocked else "creating", **cols})
+            if blocked:
+                conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                             (user.user_id, op))
+        if blocked:
+            raise self._blocked()
+        try:
+            customer = self._customer(user, pm)
             stripe_plan, name, amount, currency, interval = plan
             self.gateway.ensure_plan(stripe_plan, amount=amount, currency=currency, interval=interval, name=name)
             sub = self.gateway.create_subscription(
@@ -116,10 +180,25 @@ class BillingService:
             if inv_id:
                 invoice = (sub["latest_invoice"] if isinstance(sub["latest_invoice"], dict)
                            else self.gateway.retrieve_invoice(inv_id))
+        except BaseException as exc:
+            with self.pool.connection() as conn:
+                conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                             (user.user_id, op))
+                if isinstance(exc, GatewayError) and (exc.status < 500 or exc.code == "stripe_circuit_open"):
+                    conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
+                                 " updated_at = now() WHERE id = %s", (exc.code, attempt_id))
+            raise
+        with self.pool.connection() as conn, conn.transaction():
+            _lock_user(conn, user.user_id)
             version = state.subscription_version(sub)  # Stripe's clock, not ours (docs/api.md, Ordering)
             state.apply_subscription(conn, sub, version=version, source=f"api:create:{op}")
             if invoice and invoice.get("status") == "paid":
                 state.record_invoice_paid(conn, invoice, version=version, source=f"api:create:{op}")
+            conn.execute("DELETE FROM subscription_claims WHERE user_id = %s AND operation_id = %s",
+                         (user.user_id, op))
+            conn.execute("UPDATE payment_attempts SET stripe_id = %s, status = %s, updated_at = now() WHERE id = %s"
+                         " AND (stripe_id IS NULL OR stripe_id = %s)",
+                         (sub["id"], sub.get("status") or "unknown", attempt_id, sub["id"]))
         return self._subscription_out(sub["id"])
 
     def cancel_subscription(self, user: Principal, immediately: bool, op: str) -> SubscriptionOut:
@@ -166,15 +245,59 @@ class BillingService:
         if pack is None:
             raise Problem(404, "unknown_pack", f"no active credit pack {pack_id!r}")
         credits, amount, currency = pack
-        customer = self._customer(user, None)
-        pi = self.gateway.create_payment_intent(
-            amount=amount, currency=currency, customer_id=customer, payment_method=self._payment_method(payment_method),
-            metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
-            idempotency_key=f"credit_purchase:{op}")
+        self.ensure_user(user)
+        pm = self._payment_method(payment_method)
+        card = card_of(self.gateway, pm)  # a read, before anything is created at Stripe
+        attempt_id = f"cp_{op}"
+        # The attempt row exists before Stripe is asked, keyed by our operation id (also in the PaymentIntent's
+        # metadata): whatever happens after the Stripe call, the webhook can find what was bought. It carries
+        # the risk assessment; a blocked attempt stops here.
+        with self.pool.connection() as conn, conn.transaction():
+            _lock_user(conn, user.user_id)  # one assessment at a time per user: velocity counts stay honest
+            risk = self._risk(conn, user, amount, currency, card)
+            blocked = risk is not None and risk.decision == "block"
+            conn.execute(
+                "INSERT INTO payment_attempts (id, user_id, kind, pack_id, credits, amount, currency, status,"
+                " risk_score, risk_decision, risk_reasons, client_ip, ip_country, card_fingerprint, card_country)"
+                " VALUES (%(id)s, %(user)s, 'credit_purchase', %(pack)s, %(credits)s, %(amount)s, %(currency)s,"
+                " %(status)s, %(risk_score)s, %(risk_decision)s, %(risk_reasons)s, %(client_ip)s, %(ip_country)s,"
+                " %(card_fingerprint)s, %(card_country)s) ON CONFLICT (id) DO NOTHING",
+                {"id": attempt_id, "user": user.user_id, "pack": pack_id, "credits": credits, "amount": amount,
+                 "currency": currency, "status": "blocked" if blocked else "creating",
+                 **risk_columns(risk, self.client, card)})
+        if blocked:
+            raise self._blocked()
+        try:
+            customer = self._customer(user, None)
+        except BaseException as exc:  # no PaymentIntent was asked for: the attempt is over
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s, updated_at = now()"
+                             " WHERE id = %s AND stripe_id IS NULL",
+                             (exc.code if isinstance(exc, GatewayError) else type(exc).__name__, attempt_id))
+            raise
+        try:
+            pi = self.gateway.create_payment_intent(
+                amount=amount, currency=currency, customer_id=customer, payment_method=pm,
+                metadata={"user_id": user.user_id, "pack_id": pack_id, "operation_id": op},
+                idempotency_key=f"credit_purchase:{op}")
+        except GatewayError as exc:
+            # a definite refusal (4xx), or never sent (circuit open); after a 5xx or timeout it is unknown
+            if exc.status < 500 or exc.code == "stripe_circuit_open":
+                with self.pool.connection() as conn:
+                    conn.execute("UPDATE payment_attempts SET status = 'failed', failure_message = %s,"
+                                 " updated_at = now() WHERE id = %s AND stripe_id IS NULL", (exc.code, attempt_id))
+            raise
         with self.pool.connection() as conn:
-            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount, currency,"
-                         " status) VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                         (f"cp_{op}", user.user_id, pi["id"], pack_id, credits, amount, currency, pi["status"]))
+            linked = conn.execute(
+                "UPDATE payment_attempts SET stripe_id = %s, updated_at = now(), status = CASE WHEN status IN"
+                " ('succeeded', 'refunded') THEN status ELSE %s END WHERE id = %s AND (stripe_id IS NULL OR"
+                " stripe_id = %s)", (pi["id"], pi["status"], attempt_id, pi["id"])).rowcount
+            if not linked:  # Stripe answered this operation with another PaymentIntent: keep a row for it too
+                conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount,"
+                             " currency, status) VALUES (%s, %s, 'credit_purchase', %s, %s, %s, %s, %s, %s)"
+                             " ON CONFLICT (stripe_id) DO NOTHING",
+                             (f"cp_{pi['id']}", user.user_id, pi["id"], pack_id, credits, amount, currency,
+                              pi["status"]))
         return PurchaseOut(payment_intent_id=pi["id"], client_secret=pi.get("client_secret"), status=pi["status"],
                            pack_id=pack_id, credits=credits, amount=amount,
                            amount_display=to_major_str(amount, currency), currency=currency)
@@ -198,13 +321,24 @@ class BillingService:
                                      (exc.code, pi_id))
                     raise
         granted = False
-        with self.pool.connection() as conn, conn.transaction():
-            if pi["status"] == "succeeded":
-                granted = bool(state.grant_credits(conn, pi))
-            else:
-                conn.execute("UPDATE payment_attempts SET status = %s, updated_at = now() WHERE stripe_id = %s"
-                             " AND status NOT IN ('succeeded', 'refunded')", (pi["status"], pi_id))
-            bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s", (user.user_id,)).fetchone()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if pi["status"] == "succeeded":
+                    granted = bool(state.grant_credits(conn, pi))
+                else:
+                    conn.execute("UPDATE payment_attempts SET status = %s, updated_at = now() WHERE stripe_id = %s"
+                                 " AND status NOT IN ('succeeded', 'refunded', 'manual_review')", (pi["status"], pi_id))
+                bal = conn.execute("SELECT balance FROM credit_balances WHERE user_id = %s",
+                                   (user.user_id,)).fetchone()
+        except state.AmountMismatch as exc:
+            # Paid, but not what we priced: never granted; held for a human (the payment_intent.succeeded
+            # webhook parks its event and pages on-call). A clear 409, not a 500 (issue 12, defect 8).
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE payment_attempts SET status = 'manual_review', failure_message = %s,"
+                             " updated_at = now() WHERE stripe_id = %s", ("amount_mismatch", pi_id))
+                state.log_error(conn, "confirm_payment", str(exc), {"payment_intent": pi_id, "user": user.user_id})
+            raise Problem(409, "amount_mismatch", "the payment's amount differs from the price of the pack; it is"
+                          " held for manual review and no credits were granted", payment_intent_id=pi_id) from None
         return ConfirmPaymentOut(payment_intent_id=pi_id, status=pi["status"], credits_granted=granted,
                                  credits=int(bal[0]) if bal else 0)
 
@@ -214,6 +348,8 @@ class BillingService:
         if cursor:
             try:
                 ts, _, ident = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+                if not ident.isprintable():
+                    raise ValueError("cursor id")
                 after = (dt.datetime.fromisoformat(ts), ident)
             except (ValueError, UnicodeDecodeError):
                 raise Problem(400, "bad_cursor", "cursor is not one this API returned") from None
@@ -233,6 +369,12 @@ class BillingService:
             last = rows[limit - 1]
             next_cursor = base64.urlsafe_b64encode(f"{last[6].isoformat()}|{last[0]}".encode()).decode()
         return HistoryOut(items=items, next_cursor=next_cursor)
+
+
+def _lock_user(conn: psycopg.Connection, user_id: str) -> None:
+    """Serialises the short claim and write transactions of one user's create-subscription (never held
+    across a Stripe call)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"create_subscription:{user_id}",))
 
 
 @contextlib.contextmanager

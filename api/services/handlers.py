@@ -8,12 +8,12 @@ payload (newer API versions drop `charge.refunds`) are re-fetched through the ga
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from api.services import state
+from api.services import credits, state
 from cashbook.billing import ledger
 from cashbook.billing.objects import expandable_id
 from cashbook.stripe_gateway import StripeGateway
@@ -24,6 +24,17 @@ Event = dict[str, Any]
 @dataclass
 class HandlerContext:
     gateway: StripeGateway | None
+    prefetched: dict[str, Any] = field(default_factory=dict)
+
+
+class NeedsStripe(Exception):
+    """The handler needs data from Stripe. Raised inside the worker's transaction, it makes the worker leave
+    the transaction, call `fetch(gateway)` with no connection held, and run the handler again with the result
+    in `ctx.prefetched[key]` (issue 12, defect 5: never a Stripe call inside a database transaction)."""
+
+    def __init__(self, key: str, fetch: Callable[[StripeGateway], Any]) -> None:
+        super().__init__(key)
+        self.key, self.fetch = key, fetch
 
 
 Handler = Callable[[psycopg.Connection, Event, HandlerContext], str]
@@ -72,8 +83,11 @@ def on_charge_refunded(conn: psycopg.Connection, event: Event, ctx: HandlerConte
     refunds_list = charge.get("refunds")
     if isinstance(refunds_list, dict) and not refunds_list.get("has_more"):
         refunds = refunds_list.get("data") or []
+    elif f"refunds:{charge['id']}" in ctx.prefetched:
+        refunds = ctx.prefetched[f"refunds:{charge['id']}"]
     elif ctx.gateway is not None:
-        refunds = ctx.gateway.list_refunds(charge["id"])
+        charge_id = charge["id"]
+        raise NeedsStripe(f"refunds:{charge_id}", lambda gateway: gateway.list_refunds(charge_id))
     else:
         raise RuntimeError(f"{charge['id']}: refunds not in payload and no Stripe gateway to fetch them")
     customer = expandable_id(charge.get("customer"))
@@ -84,16 +98,8 @@ def on_charge_refunded(conn: psycopg.Connection, event: Event, ctx: HandlerConte
                                             ledger.from_unix(r.get("created") or event["created"]), customer,
                                             f"refund of {charge['id']}"))
     pi_id = expandable_id(charge.get("payment_intent"))
-    if pi_id and charge.get("refunded"):  # fully refunded credit purchase: take the credits back once
-        row = conn.execute("SELECT user_id, credits FROM payment_attempts WHERE stripe_id = %s"
-                           " AND kind = 'credit_purchase' AND status = 'succeeded'", (pi_id,)).fetchone()
-        if row and conn.execute("INSERT INTO credit_movements (user_id, delta, reason, stripe_id)"
-                                " VALUES (%s, %s, 'refund', %s) ON CONFLICT DO NOTHING",
-                                (row[0], -row[1], pi_id)).rowcount:
-            conn.execute("UPDATE credit_balances SET balance = balance - %s, updated_at = now() WHERE user_id = %s",
-                         (row[1], row[0]))
-            conn.execute("UPDATE payment_attempts SET status = 'refunded', updated_at = now() WHERE stripe_id = %s",
-                         (pi_id,))
+    if pi_id:  # a credit purchase: credits follow the money back, partial refunds too (api/services/credits.py)
+        credits.reverse_for_refunds(conn, pi_id, refunds)
     return "processed"
 
 
@@ -102,13 +108,18 @@ def on_dispute_created(conn: psycopg.Connection, event: Event, ctx: HandlerConte
     ledger.record(conn, ledger.Movement("dispute", dp["id"], -int(dp["amount"]), dp["currency"],
                                         ledger.from_unix(dp.get("created") or event["created"]), None,
                                         f"dispute on {expandable_id(dp.get('charge'))}"))
+    pi_id = expandable_id(dp.get("payment_intent"))
+    if pi_id:
+        credits.take_back_for_dispute(conn, pi_id, dp["id"])
     return "processed"
 
 
 def on_dispute_closed(conn: psycopg.Connection, event: Event, ctx: HandlerContext) -> str:
     dp = _obj(event)
+    pi_id = expandable_id(dp.get("payment_intent"))
+    settled = bool(pi_id) and credits.settle_dispute(conn, pi_id, dp["id"], dp.get("status") == "won")
     if dp.get("status") != "won":
-        return "ignored"  # lost: the money already left with the dispute row
+        return "processed" if settled else "ignored"  # lost: the money already left with the dispute row
     ledger.record(conn, ledger.Movement("dispute_reversal", dp["id"], int(dp["amount"]), dp["currency"],
                                         ledger.from_unix(event["created"]), None,
                                         f"dispute won on {expandable_id(dp.get('charge'))}"))

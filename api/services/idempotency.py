@@ -5,10 +5,14 @@ request is still running → 409 (retry later). Client errors (4xx problems) are
 Stripe does; an unexpected failure releases the key so the client may retry. The key also seeds the
 operation id, from which the outgoing Stripe idempotency keys are derived.
 
+The operation id is random and stored with the claim (`operation_id`), never a function of (user, key):
+once a key expires (24 h) and is reused, the new claim must be a new operation, or its payment_attempts row
+would collide with the old one's and the new PaymentIntent would have no row (issue 12, defect 2).
+
 A claim is a lease: if the process running the first request dies, its row (status NULL) would block the key
 until it expires. Once `locked_at` is older than `lease_seconds`, the next request with the same key and body
 takes the claim over (one winner: a conditional UPDATE) and runs the operation again — safe, because it
-derives the same Stripe idempotency keys and our writes are keyed. Only the current holder (matched by
+reuses the claim's stored operation id, so the same Stripe idempotency keys, and our writes are keyed. Only the current holder (matched by
 `locked_at`) may release the claim; the first stored response wins.
 """
 
@@ -39,18 +43,12 @@ class Idempotency:
         self.method, self.path, self.ttl_hours = method, path, ttl_hours
         self.lease_seconds = lease_seconds
         self._locked_at: Any = None  # our claim's lease stamp, set by `_claim`
-
-    def operation_id(self) -> str:
-        """Stable for a given (user, key) so retries reuse the same Stripe idempotency keys."""
-        if self.key is None:
-            return uuid.uuid4().hex
-        return hashlib.sha256(f"{self.user_id}\0{self.key}".encode()).hexdigest()[:32]
+        self._operation_id: str | None = None  # our claim's operation id, set by `_claim`
 
     def run(self, body: Any, fn: Callable[[str], Any], status_code: int = 200) -> JSONResponse:
         """Execute `fn(operation_id)` at most once per key and return (or replay) its response."""
-        op = self.operation_id()
         if self.key is None:
-            return JSONResponse(_jsonable(fn(op)), status_code=status_code)
+            return JSONResponse(_jsonable(fn(uuid.uuid4().hex)), status_code=status_code)
         request_hash = hashlib.sha256(
             self.method.encode() + b" " + self.path.encode() + b" " + orjson.dumps(_jsonable(body),
                                                                                     option=orjson.OPT_SORT_KEYS)
@@ -61,6 +59,8 @@ class Idempotency:
             media = PROBLEM if status >= 400 else "application/json"
             return JSONResponse(response, status_code=status, media_type=media,
                                 headers={"Idempotent-Replayed": "true"})
+        op = self._operation_id
+        assert op is not None
         try:
             result = _jsonable(fn(op))
         except Problem as p:
@@ -84,20 +84,21 @@ class Idempotency:
             conn.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND expires_at < now()",
                          (self.user_id, self.key))
             inserted = conn.execute(
-                "INSERT INTO idempotency_keys (user_id, key, method, path, request_hash, expires_at, locked_at)"
-                " VALUES (%s, %s, %s, %s, %s, now() + make_interval(hours => %s), clock_timestamp())"
-                " ON CONFLICT DO NOTHING RETURNING locked_at",
-                (self.user_id, self.key, self.method, self.path, request_hash, self.ttl_hours)).fetchone()
+                "INSERT INTO idempotency_keys (user_id, key, method, path, request_hash, expires_at, locked_at,"
+                " operation_id) VALUES (%s, %s, %s, %s, %s, now() + make_interval(hours => %s), clock_timestamp(), %s)"
+                " ON CONFLICT DO NOTHING RETURNING locked_at, operation_id",
+                (self.user_id, self.key, self.method, self.path, request_hash, self.ttl_hours,
+                 uuid.uuid4().hex)).fetchone()
             if inserted:
-                self._locked_at = inserted[0]
+                self._locked_at, self._operation_id = inserted
                 return None
             taken = conn.execute(
                 "UPDATE idempotency_keys SET locked_at = clock_timestamp() WHERE user_id = %s AND key = %s"
                 " AND request_hash = %s AND status_code IS NULL"
-                " AND locked_at < clock_timestamp() - make_interval(secs => %s) RETURNING locked_at",
+                " AND locked_at < clock_timestamp() - make_interval(secs => %s) RETURNING locked_at, operation_id",
                 (self.user_id, self.key, request_hash, self.lease_seconds)).fetchone()
             if taken:  # the previous holder's lease ran out (it crashed): the claim is ours now
-                self._locked_at = taken[0]
+                self._locked_at, self._operation_id = taken
                 return None
             row = conn.execute(
                 "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = %s AND key = %s",

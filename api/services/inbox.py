@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
 
 from api.problems import Problem
 from cashbook.billing.signature import SignatureError, verify
@@ -28,6 +29,26 @@ class InboxEvent(NamedTuple):
     type: str
     created: int
     livemode: bool
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed `limit` (issue 12, defect 4).
+
+    A declared Content-Length above the limit is refused before one byte is read; a chunked or lying body
+    is read in chunks and dropped the moment it passes the limit, so memory per request stays ≤ limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise Problem(400, "bad_request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise Problem(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes")
+    return bytes(body)
 
 
 def parse_verified(payload: bytes, header: str | None, secrets: list[str], tolerance: int) -> InboxEvent:

@@ -28,8 +28,23 @@ from cashbook.money import to_major_str
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 
-class AmountMismatch(RuntimeError):
+class ManualReview(RuntimeError):
+    """Not transient: the event goes to `manual_review` on its first attempt and on-call is paged."""
+
+
+class AmountMismatch(ManualReview):
     """A PaymentIntent's amount differs from what we priced: never grant, send to manual review."""
+
+
+class UnmatchedPayment(ManualReview):
+    """A PaymentIntent created by us (our metadata) has no payment_attempts row: money arrived that we cannot
+    book by ourselves. Never `ignored` (issue 12, defect 2)."""
+
+
+def ours(pi: dict[str, Any]) -> bool:
+    """Created by cashbook: the purchase path always sets these metadata keys."""
+    meta = pi.get("metadata") or {}
+    return bool(meta.get("operation_id") or meta.get("user_id"))
 
 
 def lock_object(conn: psycopg.Connection, stripe_id: str) -> None:
@@ -173,14 +188,28 @@ def grant_credits(conn: psycopg.Connection, pi: dict[str, Any]) -> bool | None:
     attempt = conn.execute(
         "SELECT id, user_id, credits, amount, currency, pack_id FROM payment_attempts"
         " WHERE stripe_id = %s AND kind = 'credit_purchase'", (pi_id,)).fetchone()
+    meta = pi.get("metadata") or {}
+    if attempt is None and meta.get("operation_id"):
+        # the row is written before Stripe is called; a crash before its stripe_id was stored leaves it keyed
+        # by our operation id only, which the PaymentIntent carries in its metadata
+        attempt = conn.execute(
+            "UPDATE payment_attempts SET stripe_id = %s, updated_at = now() WHERE id = %s AND stripe_id IS NULL"
+            " AND kind = 'credit_purchase' AND user_id IS NOT DISTINCT FROM %s"
+            " RETURNING id, user_id, credits, amount, currency, pack_id",
+            (pi_id, f"cp_{meta['operation_id']}", meta.get("user_id"))).fetchone()
     if attempt is None:
+        if ours(pi):
+            raise UnmatchedPayment(
+                f"{pi_id}: succeeded for user {meta.get('user_id')!r} (operation {meta.get('operation_id')!r},"
+                f" {pi.get('amount')} {pi.get('currency')}) but no payment_attempts row matches; nothing granted")
         return None
     _, user_id, credits, amount, currency, pack_id = attempt
     if int(pi["amount"]) != amount or pi["currency"].lower() != currency:
         raise AmountMismatch(f"{pi_id}: Stripe amount {pi['amount']} {pi['currency']} != priced {amount} {currency}")
     inserted = conn.execute(
-        "INSERT INTO credit_movements (user_id, delta, reason, stripe_id) VALUES (%s, %s, 'credit_purchase', %s)"
-        " ON CONFLICT (reason, stripe_id) DO NOTHING", (user_id, credits, pi_id)).rowcount
+        "INSERT INTO credit_movements (user_id, delta, reason, stripe_id, payment_intent)"
+        " VALUES (%s, %s, 'credit_purchase', %s, %s) ON CONFLICT (reason, stripe_id) DO NOTHING",
+        (user_id, credits, pi_id, pi_id)).rowcount
     if not inserted:
         return False
     conn.execute("INSERT INTO credit_balances (user_id, balance) VALUES (%s, %s) ON CONFLICT (user_id) DO UPDATE"

@@ -4,8 +4,9 @@ One event per transaction: claim with `FOR UPDATE SKIP LOCKED` (several workers 
 event), run the handler inside a savepoint, mark the event processed in the same transaction, so an
 effect and its "processed" mark commit together or not at all. A failing handler is retried with
 exponential backoff; after `max_attempts` failures the event goes to `manual_review` with its error.
-A `state.AmountMismatch` is not transient (Stripe's amount will not change on retry): it goes to
-`manual_review` on its first attempt.
+A `state.ManualReview` (an amount mismatch, or a PaymentIntent of ours without a payment_attempts row) is
+not transient (Stripe's object will not change on retry): it goes to `manual_review` on its first attempt,
+an alert row is written in the same transaction, and on-call is paged once that commits.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from api.services import state
-from api.services.handlers import HandlerContext, dispatch
+from api.services.handlers import HandlerContext, NeedsStripe, dispatch
+from api.services.paging import Pager
 from cashbook.stripe_gateway import StripeGateway
 
 _log = logging.getLogger("cashbook.worker")
@@ -27,6 +30,10 @@ _log = logging.getLogger("cashbook.worker")
 CLAIM_SQL = (
     "SELECT id, payload, attempts FROM webhook_events WHERE status IN ('pending', 'failed')"
     " AND next_attempt_at <= now() ORDER BY created, received_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+CLAIM_ONE_SQL = (
+    "SELECT id, payload, attempts FROM webhook_events WHERE id = %s AND status IN ('pending', 'failed')"
+    " FOR UPDATE SKIP LOCKED"
 )
 
 
@@ -47,36 +54,77 @@ def backoff(attempts: int, base: float, cap: float) -> float:
 
 
 class Worker:
-    def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig) -> None:
+    def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig,
+                 pager: Pager | None = None) -> None:
         self.pool, self.config = pool, config
         self.ctx = HandlerContext(gateway)
+        self.pager = pager or Pager.from_env()
 
     def process_one(self) -> bool:
         """Process at most one due event; False when none is due."""
+        result = self._process_one(None, HandlerContext(self.ctx.gateway))
+        if isinstance(result, tuple):  # fetch with no connection held, then run the handler again
+            event_id, need = result
+            ctx = HandlerContext(self.ctx.gateway)
+            fetch_error: Exception | None = None
+            try:
+                ctx.prefetched[need.key] = need.fetch(self.ctx.gateway)  # type: ignore[arg-type]
+            except Exception as exc:
+                fetch_error = exc
+            result = self._process_one(event_id, ctx, fetch_error)
+        if isinstance(result, str):
+            self.pager.deliver(self.pool, result)
+            return True
+        return bool(result)
+
+    def _process_one(self, event_id: str | None, ctx: HandlerContext,
+                     fetch_error: Exception | None = None) -> bool | str | tuple[str, NeedsStripe]:
+        """True/False as `process_one`; the dedup key of an alert to page once the transaction committed; or
+        (event id, the handler's `NeedsStripe`) — nothing changed, the event stays due — for the caller to fetch."""
         with self.pool.connection() as conn, conn.transaction():
-            row = conn.execute(CLAIM_SQL).fetchone()
+            if event_id is None:
+                row = conn.execute(CLAIM_SQL).fetchone()
+            else:
+                row = conn.execute(CLAIM_ONE_SQL, (event_id,)).fetchone()
             if row is None:
                 return False
             event_id, event, attempts = row
             try:
+                if fetch_error is not None:
+                    raise fetch_error
                 with conn.transaction():
-                    outcome = dispatch(conn, event, self.ctx)
+                    outcome = dispatch(conn, event, ctx)
+            except NeedsStripe as need:
+                if not ctx.prefetched:
+                    return event_id, need
+                return self._failed(conn, event_id, event, attempts,
+                                    RuntimeError(f"handler asked Stripe twice ({need.key})"))
             except Exception as exc:
-                attempts += 1
-                final = attempts >= self.config.max_attempts or isinstance(exc, state.AmountMismatch)
-                delay = backoff(attempts, self.config.backoff_seconds, self.config.backoff_max_seconds)
-                message = f"{type(exc).__name__}: {exc}"
-                conn.execute(
-                    "UPDATE webhook_events SET status = %s, attempts = %s, last_error = %s,"
-                    " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-                    ("manual_review" if final else "failed", attempts, message[:2000], delay, event_id))
-                state.log_error(conn, "webhook_worker", message, {"event_id": event_id, "attempts": attempts,
-                                                                  "type": event.get("type")})
-                _log.warning("event %s failed (attempt %d%s): %s", event_id, attempts,
-                             ", manual review" if final else "", message)
-                return True
+                return self._failed(conn, event_id, event, attempts, exc)
             conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
                          " processed_at = now() WHERE id = %s", (outcome, event_id))
+        return True
+
+    def _failed(self, conn: psycopg.Connection, event_id: str, event: dict, attempts: int,
+                exc: Exception) -> bool | str:
+        """Record a failed attempt (backoff, or manual_review); the alert to page for a ManualReview."""
+        attempts += 1
+        review = isinstance(exc, state.ManualReview)
+        final = attempts >= self.config.max_attempts or review
+        delay = backoff(attempts, self.config.backoff_seconds, self.config.backoff_max_seconds)
+        message = f"{type(exc).__name__}: {exc}"
+        conn.execute(
+            "UPDATE webhook_events SET status = %s, attempts = %s, last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+            ("manual_review" if final else "failed", attempts, message[:2000], delay, event_id))
+        state.log_error(conn, "webhook_worker", message, {"event_id": event_id, "attempts": attempts,
+                                                          "type": event.get("type")})
+        _log.warning("event %s failed (attempt %d%s): %s", event_id, attempts,
+                     ", manual review" if final else "", message)
+        if review:
+            key = self.pager.record(conn, event_id, f"Payment needs manual review ({event.get('type')}"
+                                                    f" {event_id}): {message}")
+            return key or True
         return True
 
     def process_batch(self) -> int:
@@ -107,7 +155,8 @@ class Worker:
                     except (OSError, smtplib.SMTPException) as exc:
                         status, error = "pending", str(exc)
                 else:
-                    _log.info("email (no SMTP configured) to=%s subject=%s: %s", to_addr, subject, body)
+                    # never the recipient, subject or body: they are personal data (issue 12, defect 8)
+                    _log.info("email %s not sent: no SMTP configured (kept in email_outbox)", mail_id)
                     status, error = "logged", None
                 conn.execute("UPDATE email_outbox SET status = CASE WHEN attempts + 1 >= 5 AND %s = 'pending'"
                              " THEN 'failed' ELSE %s END, attempts = attempts + 1, last_error = %s,"

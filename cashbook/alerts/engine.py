@@ -74,10 +74,16 @@ def _page_of(row: tuple) -> Page:
 _COLS = "alert_id, rule, dedup_key, scope, severity, summary, last_value, threshold, links"
 
 
-def deliver(conn: psycopg.Connection, sinks: list[Sink], now: dt.datetime, report: EvaluationReport) -> None:
-    """Send pending triggers and resolves; record each sink's acceptance as it happens."""
+def deliver(conn: psycopg.Connection, sinks: list[Sink], now: dt.datetime, report: EvaluationReport,
+            only: list[str] | None = None) -> None:
+    """Send pending triggers and resolves; record each sink's acceptance as it happens.
+
+    `only`: restrict to these dedup keys (a process paging one alert of its own, e.g. the billing worker,
+    leaves the others to the sensors).
+    """
     pending = conn.execute(f"SELECT {_COLS}, delivered FROM analytics.alerts WHERE status = 'open' "
-                           "AND paged_at IS NULL ORDER BY alert_id").fetchall()
+                           "AND paged_at IS NULL AND (%s::text[] IS NULL OR dedup_key = ANY(%s)) ORDER BY alert_id",
+                           (only, only)).fetchall()
     for row in pending:
         page, delivered = _page_of(row), dict(row[9] or {})
         for sink in sinks:
@@ -99,6 +105,8 @@ def deliver(conn: psycopg.Connection, sinks: list[Sink], now: dt.datetime, repor
             conn.execute("UPDATE analytics.alerts SET paged_at = %s WHERE alert_id = %s", (now, row[0]))
             conn.commit()
 
+    if only is not None:
+        return
     to_resolve = conn.execute(f"SELECT {_COLS}, delivered, resolve_delivered FROM analytics.alerts "
                               "WHERE status = 'resolved' AND resolve_sent_at IS NULL AND delivered <> '{}'::jsonb "
                               "ORDER BY alert_id").fetchall()

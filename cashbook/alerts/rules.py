@@ -196,6 +196,20 @@ def payout_mismatch(ctx: RuleContext) -> list[Observation]:
     return out
 
 
+def payment_manual_review_observation(ctx_api_url: str, event_id: str, summary: str) -> Observation:
+    """One parked payment event; the billing worker pages it at once with the same dedup key."""
+    return Observation("payment_manual_review", event_id, 1.0, 0.0, True, summary,
+                       {"admin": ctx_api_url.rstrip("/") + "/api/admin/webhooks?status=manual_review"})
+
+
+def payment_manual_review(ctx: RuleContext) -> list[Observation]:
+    """Still parked → still open; once a human re-queued (and the worker booked) it, the alert resolves."""
+    _need(ctx, "webhook_events", "the billing API tables are absent")
+    return [payment_manual_review_observation(ctx.config.api_url, event_id,
+                                              f"Payment needs manual review ({event_type} {event_id}): {error}"[:500])
+            for event_id, event_type, error in _q(ctx, "payment_manual_review")]
+
+
 RULES: dict[str, Callable[[RuleContext], list[Observation]]] = {
     "payment_success_rate": payment_success_rate,
     "webhook_error_rate": webhook_error_rate,
@@ -205,4 +219,5 @@ RULES: dict[str, Callable[[RuleContext], list[Observation]]] = {
     "manual_review_backlog": manual_review_backlog,
     "stripe_data_stale": stripe_data_stale,
     "payout_mismatch": payout_mismatch,
+    "payment_manual_review": payment_manual_review,
 }

@@ -36,10 +36,10 @@ def verify(payload: bytes, header: str | None, secrets: list[str], *, tolerance:
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureError("timestamp in Stripe-Signature is not an integer") from None
+            # ASCII digits only: int() also accepts other scripts' digits and surrounding whitespace
+            if not (value.isascii() and value.isdigit()):
+                raise SignatureError("timestamp in Stripe-Signature is not an integer")
+            timestamp = int(value)
         elif key == "v1":
             candidates.append(value)
     if timestamp is None:
@@ -48,9 +48,11 @@ def verify(payload: bytes, header: str | None, secrets: list[str], *, tolerance:
         raise SignatureError("no v1 signature in Stripe-Signature")
     signed = f"{timestamp}.".encode() + payload
     ok = False
+    # bytes, not str: compare_digest raises TypeError on non-ASCII str (a hostile header answered 500)
+    raw = [c.encode("utf-8", "surrogatepass") for c in candidates]
     for secret in secrets:
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-        for cand in candidates:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+        for cand in raw:
             ok |= hmac.compare_digest(expected, cand)
     if not ok:
         raise SignatureError("signature does not match the payload")

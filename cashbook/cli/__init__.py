@@ -27,6 +27,7 @@ from cashbook.cli import (  # noqa: E402, F401
     commands_reconcile,
     commands_replay,
     commands_report,
+    commands_roles,
     commands_simulate,
     commands_stripe_pull,
 )

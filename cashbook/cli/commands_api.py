@@ -24,14 +24,25 @@ def migrate_cmd() -> None:
 
 @app.command("token")
 def token_cmd(user: str = typer.Option(..., "--user", help="user id (JWT sub)"),
-              admin: bool = typer.Option(False, "--admin"),
+              admin: bool = typer.Option(False, "--admin", help="a short-lived admin-audience token; the user"
+                                                                  " also needs the role (cashbook admin-role)"),
               email: str | None = typer.Option(None, "--email")) -> None:
-    """Mint a development bearer token signed with JWT_SECRET."""
-    from api.settings import ApiSettings
-    from cashbook.billing.tokens import mint
+    """Mint a bearer token signed with JWT_SECRET (the development secret only with CASHBOOK_API_ENV=dev)."""
+    from api.settings import ApiSettings, ApiSettingsError
+    from cashbook.billing.tokens import ADMIN_AUDIENCE, USER_AUDIENCE, mint
 
     s = ApiSettings()
-    typer.echo(mint(user, s.jwt_secret, admin=admin, email=email, ttl_seconds=s.jwt_ttl_seconds))
+    try:
+        secret = s.signing_secret()
+    except ApiSettingsError as exc:
+        typer.secho(f"cannot mint a token: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if admin:  # short-lived, for the admin audience; the role itself is `cashbook admin-role USER`
+        typer.echo(mint(user, secret, audience=ADMIN_AUDIENCE, issuer=s.jwt_issuer, email=email,
+                        ttl_seconds=s.admin_token_ttl_seconds))
+    else:
+        typer.echo(mint(user, secret, audience=USER_AUDIENCE, issuer=s.jwt_issuer, email=email,
+                        ttl_seconds=s.jwt_ttl_seconds))
 
 
 @app.command("worker")

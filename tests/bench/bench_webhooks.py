@@ -54,6 +54,7 @@ def bench_app() -> Any:
     settings = ApiSettings(_env_file=None, env="test", stripe_webhook_secret=SECRET,  # type: ignore[call-arg]
                            jwt_secret="bench-jwt-secret-0123456789abcdef",
                            worker_in_process=os.environ["BENCH_WORKER"] == "1", worker_poll_seconds=0.05,
+                           rate_limit_enabled=False,  # measures intake throughput, not the limiter
                            pool_min=4, pool_max=16)
     app = create_app(settings, database_url=os.environ["BENCH_DATABASE_URL"])
 

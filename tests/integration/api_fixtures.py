@@ -26,7 +26,7 @@ import uvicorn
 from api.main import create_app
 from api.settings import ApiSettings
 from cashbook.billing.signature import sign
-from cashbook.billing.tokens import mint
+from cashbook.billing.tokens import ADMIN_AUDIENCE, mint
 from cashbook.stripe_gateway import GatewayConfig, StripeGateway
 from tests.fixture_files import STRIPE_EVENTS_DIR
 
@@ -92,8 +92,10 @@ def localstripe_behind(tmp_path: Path) -> Iterator[str]:
 
 
 def api_settings(**overrides: Any) -> ApiSettings:
+    # rate limits off unless a test turns them on: every test client shares 127.0.0.1
     base: dict[str, Any] = dict(env="test", jwt_secret=JWT_SECRET, stripe_webhook_secret=WEBHOOK_SECRET,
-                                worker_poll_seconds=0.05, worker_backoff_seconds=0.0, pool_min=1, pool_max=8)
+                                worker_poll_seconds=0.05, worker_backoff_seconds=0.0, pool_min=1, pool_max=8,
+                                rate_limit_enabled=False, redis_url=None)
     base.update(overrides)
     return ApiSettings(_env_file=None, **base)  # type: ignore[call-arg]
 
@@ -103,9 +105,20 @@ class RunningApi:
     url: str
     client: httpx.Client
     app: Any
+    database_url: str = ""
 
     def token(self, user: str, email: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint(user, JWT_SECRET, email=email)}"}
+
+    def admin_token(self, user: str, email: str | None = None, *, grant: bool = True) -> dict[str, str]:
+        """A short-lived admin-audience token; `grant` also gives `user` the database role."""
+        if grant:
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                conn.execute("INSERT INTO users (id, email, is_admin) VALUES (%s, %s, true) ON CONFLICT (id)"
+                             " DO UPDATE SET is_admin = true", (user, email))
+        return {"Authorization": f"Bearer {mint(user, JWT_SECRET, audience=ADMIN_AUDIENCE, email=email, ttl_seconds=600)}"}
 
 
 class _Server(uvicorn.Server):
@@ -130,15 +143,17 @@ def running_api_factory(pg_url: str) -> Iterator[Any]:
     """Start the app (real uvicorn on a free loopback port) against this test's fresh database."""
     started: list[tuple[_Server, threading.Thread, httpx.Client]] = []
 
-    def start(stripe_url: str | None = None, **overrides: Any) -> RunningApi:
-        gateway = StripeGateway(GatewayConfig(api_key="sk_test_cashbook", api_base=stripe_url or "http://127.0.0.1:9",
-                                              max_network_retries=0))
+    def start(stripe_url: str | None = None, *, gateway_options: dict[str, Any] | None = None,
+              **overrides: Any) -> RunningApi:
+        gateway = StripeGateway(GatewayConfig(**{"api_key": "sk_test_cashbook",
+                                                 "api_base": stripe_url or "http://127.0.0.1:9",
+                                                 "max_network_retries": 0, **(gateway_options or {})}))
         app = create_app(api_settings(**overrides), database_url=pg_url, gateway=gateway)
         port = free_port()
         server, thread = serve(app, port)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         started.append((server, thread, client))
-        return RunningApi(f"http://127.0.0.1:{port}", client, app)
+        return RunningApi(f"http://127.0.0.1:{port}", client, app, pg_url)
 
     yield start
     for server, thread, client in started:
@@ -174,3 +189,18 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) ->
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture()
+def stripe_idempotent(localstripe_url: str) -> Iterator[str]:
+    """localstripe behind a proxy process that enforces Stripe's Idempotency-Key semantics (see the module)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.stripe_idempotency_proxy", "--upstream",
+                             localstripe_url, "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

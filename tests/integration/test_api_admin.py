@@ -28,7 +28,7 @@ def test_admin_lists_and_resolves(running_api_factory, pg_url: str) -> None:  # 
     migrate(pg_url)
     _publish(pg_url, ["a", "b"])
     api = running_api_factory(worker_in_process=False)
-    admin = {"Authorization": f"Bearer {mint('ops', JWT_SECRET, admin=True, email='finance@example.com')}"}
+    admin = api.admin_token("ops", email="finance@example.com")
     user = {"Authorization": f"Bearer {mint('u1', JWT_SECRET)}"}
 
     assert api.client.get("/api/admin/discrepancies", headers=user).status_code == 403

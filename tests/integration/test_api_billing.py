@@ -17,6 +17,7 @@ from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
     localstripe_url,
     running_api_factory,
     signed,
+    stripe_idempotent,
     wait_until,
 )
 
@@ -43,8 +44,8 @@ def test_auth_catalog_health(running_api_factory, localstripe_url: str) -> None:
 
 def test_readyz_reports_unreachable_stripe(running_api_factory) -> None:  # noqa: F811
     api = running_api_factory(None)  # gateway pointed at a closed port
-    r = api.client.get("/readyz")
-    assert r.status_code == 503 and r.json()["checks"]["postgres"] == "ok"
+    r = api.client.get("/readyz")  # webhook intake does not need Stripe: ready, Stripe reported as detail
+    assert r.status_code == 200 and r.json()["checks"]["postgres"] == "ok" and r.json()["status"] == "degraded"
     assert r.json()["checks"]["stripe"].startswith("unavailable")
 
 
@@ -147,9 +148,9 @@ def test_idempotency_key_replays_and_conflicts(running_api_factory, localstripe_
 
 
 def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory, stripe_idempotent: str, pg_url: str) -> None:  # noqa: F811
     """A claim left by a crashed process (status NULL) blocks only for the lease, not for the key's 24 h."""
-    api = running_api_factory(localstripe_url, idempotency_lease_seconds=60)
+    api = running_api_factory(stripe_idempotent)
     h = {**api.token("fay"), "Idempotency-Key": "k-crash"}
     first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert first.status_code == 201, first.text
@@ -165,14 +166,14 @@ def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
     abandon(5)  # a fresh claim: its holder may still be running
     busy = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert busy.status_code == 409 and busy.json()["type"].endswith("idempotency_in_progress")
-    abandon(120)  # older than the lease
+    abandon(int(api.app.state.lease_seconds) + 60)  # older than the lease (derived from the Stripe timeouts)
     other_body = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_5"}, headers=h)
     assert other_body.status_code == 409 and other_body.json()["type"].endswith("idempotency_key_reused")
     retry = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
     assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
-    # the retry runs under the same operation id (real Stripe would return the same PaymentIntent for the
-    # derived idempotency key; localstripe ignores Idempotency-Key), so our attempt row is not duplicated
-    assert retry.json()["pack_id"] == "resume_1"
+    # the retry runs under the claim's stored operation id, so the same Stripe idempotency key: Stripe (here
+    # the idempotency proxy in front of localstripe) replays the same PaymentIntent and no row is duplicated
+    assert retry.json()["payment_intent_id"] == first.json()["payment_intent_id"]
     assert q(pg_url, "SELECT count(*) FROM payment_attempts") == [(1,)]
     assert q(pg_url, "SELECT status_code FROM idempotency_keys WHERE key = 'k-crash'") == [(201,)]
     replay = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
@@ -194,8 +195,12 @@ def test_concurrent_create_subscription_bills_once(running_api_factory, localstr
     with cf.ThreadPoolExecutor(2) as pool:
         answers = sorted(pool.map(create, ["k-a", "k-b"]), key=lambda r: r.status_code)
     assert [r.status_code for r in answers] == [201, 409], [r.text for r in answers]
-    assert answers[1].json()["type"].endswith("already_subscribed")
-    assert answers[1].json()["subscription_id"] == answers[0].json()["subscription_id"]
+    # the loser either found the winner's claim (still at Stripe) or its finished subscription
+    loser = answers[1].json()
+    assert loser["type"].endswith(("subscription_in_progress", "already_subscribed")), loser
+    if loser["type"].endswith("already_subscribed"):
+        assert loser["subscription_id"] == answers[0].json()["subscription_id"]
+    assert q(pg_url, "SELECT count(*) FROM subscription_claims") == [(0,)]
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
     subs = client.v1.subscriptions.list(params={"limit": 100}).data  # a fresh localstripe: every subscription
     assert [s.id for s in subs] == [answers[0].json()["subscription_id"]]

@@ -11,8 +11,7 @@ from tests.integration.api_fixtures import localstripe_url  # noqa: F401  (fixtu
 def test_list_refunds_follows_has_more_across_pages(localstripe_url: str) -> None:  # noqa: F811
     gateway = StripeGateway(GatewayConfig(api_key="sk_test_cashbook", api_base=localstripe_url,
                                           max_network_retries=0))
-    cus = gateway.create_customer(user_id="u_refunds", email=None, payment_method="pm_card_visa",
-                                  idempotency_key="customer:u_refunds")
+    cus = gateway.create_customer(user_id="u_refunds", email=None, idempotency_key="customer:u_refunds")
     pi = gateway.create_payment_intent(amount=1000, currency="usd", customer_id=cus["id"],
                                        payment_method="pm_card_visa", metadata={}, idempotency_key="pi:u_refunds")
     pi = gateway.confirm_payment_intent(pi["id"], payment_method=None, idempotency_key="confirm:u_refunds")

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cashbook.billing.tokens import decode
+from cashbook.billing.tokens import ADMIN_AUDIENCE, decode
 from tests.integration.api_fixtures import load_event
 
 CLI = [sys.executable, "-c", "from cashbook.cli import main; main()"]
@@ -30,8 +30,13 @@ def test_cli_migrate_token_and_parallel_workers(pg_url: str, tmp_path: Path) -> 
     assert run_cli(["migrate"], env).stdout.strip() == "up to date"
 
     tok = run_cli(["token", "--user", "u_cli", "--admin"], env)
-    principal = decode(tok.stdout.strip(), "cli-secret-0123456789abcdef0123456")
-    assert (principal.user_id, principal.admin) == ("u_cli", True)
+    principal = decode(tok.stdout.strip(), "cli-secret-0123456789abcdef0123456", audience=ADMIN_AUDIENCE,
+                       max_lifetime_seconds=900)
+    assert (principal.user_id, principal.audience) == ("u_cli", ADMIN_AUDIENCE)
+    granted = run_cli(["admin-role", "u_cli"], env)
+    assert granted.returncode == 0, granted.stderr
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT is_admin FROM users WHERE id = 'u_cli'").fetchone() == (True,)
 
     events = [load_event("invoice.paid", object={"id": f"in_cli_{i:03d}"}) for i in range(150)]
     with psycopg.connect(pg_url) as conn:

@@ -198,6 +198,7 @@ def test_installed_wheel_runs_every_command_from_an_unrelated_directory(installe
     api_env = {"DATABASE_URL": pg_url, "JWT_SECRET": JWT_SECRET, "STRIPE_WEBHOOK_SECRET": "whsec_wheel_install",
                "CASHBOOK_API_ENV": "test", "STRIPE_API_BASE": "http://127.0.0.1:9"}
     token = installed.run("cashbook", "token", "--user", "ops", "--admin", **api_env).stdout.strip()
+    installed.run("cashbook", "admin-role", "ops", **api_env)  # admin rights are the database role (issue 12)
     api = installed.start("cashbook", "api", "--port", str(port), **api_env)
     try:
         health = _wait_http(f"http://127.0.0.1:{port}/healthz", api)
