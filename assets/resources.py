@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from cashbook import warehouse
 from cashbook.settings import load_settings
+from cashbook.snapshot import SnapshotInfo, publish_snapshot
 
 # Dagster masks a field marked secret in the UI and GraphQL ("********") when it is given as a plain value;
 # pipelines/ passes secrets that come from the environment as dg.EnvVar, which the UI shows by variable name.
@@ -30,14 +32,35 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse; writers must run in the `duckdb` pool (one writer per file)."""
+    """The DuckDB warehouse: the pipeline's build file, and the read-only copy it publishes for analysts.
+
+    Steps that open the build file must run in the `duckdb` pool (one writer per file).
+    """
 
     cashbook_home: str
     threads: int = 2
+    _log: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._log = context.log  # lock waits show in the run's event log, not only on stderr
+
+    def _warn(self, message: str) -> None:
+        if self._log is not None:
+            self._log.warning(message)
+        else:
+            warehouse.log.warning(message)
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return warehouse.connect(load_settings(cashbook_home=self.cashbook_home), read_only=read_only,
-                                 threads=self.threads)
+        try:
+            return warehouse.connect(load_settings(cashbook_home=self.cashbook_home), read_only=read_only,
+                                     threads=self.threads, warn=self._warn)
+        except warehouse.WarehouseMissingError as exc:
+            raise dg.Failure(str(exc)) from None
+
+    def publish_snapshot(self, run_id: str = "") -> SnapshotInfo:
+        """Copy the build file to `$CASHBOOK_HOME/warehouse.duckdb` atomically (cashbook.snapshot)."""
+        settings = load_settings(cashbook_home=self.cashbook_home)
+        return publish_snapshot(warehouse.build_path(settings), warehouse.published_path(settings), run_id=run_id)
 
 
 class PostgresResource(dg.ConfigurableResource):

@@ -23,9 +23,9 @@ from assets.resources import (
 )
 from cashbook.settings import Settings, get_settings
 from pipelines.alert_sensors import alert_sensors
-from pipelines.jobs import raw_job, warehouse_job
+from pipelines.jobs import DEFAULT_EXECUTOR, raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule
-from pipelines.sensors import warehouse_after_raw
+from pipelines.sensors import analyst_warehouse_automation, warehouse_after_raw
 from pipelines.stripe_refresh import stripe_events_refresh
 
 
@@ -64,7 +64,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_package_module(assets),
         jobs=[raw_job, warehouse_job],
         schedules=[daily_raw_schedule],
-        sensors=[warehouse_after_raw, stripe_events_refresh, *alert_sensors],
+        sensors=[warehouse_after_raw, analyst_warehouse_automation, stripe_events_refresh, *alert_sensors],
+        executor=DEFAULT_EXECUTOR,
         resources=build_resources(settings),
     )
 

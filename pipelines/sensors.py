@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.serving.warehouse_duckdb import WAREHOUSE_DUCKDB
 from assets.warehouse.staging import RAW_KEYS
 from pipelines.jobs import warehouse_job
 
@@ -30,3 +31,15 @@ def warehouse_after_raw(context: dg.MultiAssetSensorEvaluationContext):
     if not good:
         return dg.SkipReason("raw data landed only in failed runs (blocking checks): the warehouse is not rebuilt")
     return dg.RunRequest(run_key="warehouse-after-" + "-".join(good)[:200])
+
+
+# Evaluates the analysts' warehouse file's automation condition (republish after a run that rebuilt some marts
+# but not the file itself, e.g. one mart selected in the UI). Dagster's own default automation sensor starts
+# stopped; this one targets only that asset and runs by default, like the product's other sensors.
+analyst_warehouse_automation = dg.AutomationConditionSensorDefinition(
+    "analyst_warehouse_automation",
+    target=dg.AssetSelection.assets(WAREHOUSE_DUCKDB),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Republish $CASHBOOK_HOME/warehouse.duckdb after runs that rebuilt marts without publishing it.",
+)

@@ -3,41 +3,42 @@
 Marts are rebuilt whole rather than per partition: they are small aggregates over all history (an MRR
 snapshot needs every invoice whose period covers the month end, wherever it was created), and a full
 rebuild of 24 months of a 50,000-customer account takes seconds. Blocking checks on the raw partitions
-stop these assets when the data they would read is bad.
+stop these assets when the data they would read is bad. Each mart's upstream is what its SQL file reads.
 """
 
 import dagster as dg
 
 from assets.resources import WarehouseResource
-from cashbook.lake import LAKE_TABLES
-from cashbook.marts.build import build_mart, configure_fx
+from assets.warehouse.layers import key_of, parse_sql_file, require_upstream
+from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
+from cashbook.marts.build import MART_FILES, SQL_DIR, build_mart, configure_fx
 from cashbook.settings import get_settings
-
-RAW = {t: dg.AssetKey(["raw", t]) for t in LAKE_TABLES}
-STAGING = {name: dg.AssetKey(["staging", name])
-           for name in ("stg_customers", "stg_subscriptions", "stg_invoices", "stg_invoice_lines")}
 
 
 def mart_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["marts", name])
 
 
+DESCRIPTIONS = {
+    "revenue_daily": "UTC day x settlement currency: gross, refunds, disputes net of reversals, fees, net, counts.",
+    "revenue_monthly": "Calendar month x settlement currency; converted columns when a reporting currency is set.",
+    "payment_health_daily": "UTC day x currency: charge attempts, succeeded, failed, success rate, top failure codes.",
+    "mrr_month_spine": "One row per MRR snapshot month: its snapshot instant (last second, UTC) and is_complete.",
+    "mrr_customer_monthly": "Customer x currency x month: the customer's MRR at the month-end snapshot (non-zero).",
+    "mrr_movements": "One row per customer x currency x month: previous and current MRR and the movement.",
+    "mrr_monthly": "Month x currency: MRR, new, expansion, contraction, churn, reactivation, customers, ARPA.",
+    "churn_monthly": "Month x currency: customer churn rate, gross and net MRR churn rate.",
+    "cohort_retention": "Signup-month cohorts x months since signup: customers and MRR retained.",
+}
+# Relations built in every mart step before its own file (000_functions.sql / configure_fx), not assets.
+_SESSION = {("marts", "exchange_rates")}
+_ASSETS = {tuple(k.path) for k in (*RAW_KEYS, *STAGING_KEYS)} | {("marts", m) for m in MART_FILES}
+
+READS = {name: set(parse_sql_file(SQL_DIR / "marts" / f).reads) - _SESSION for name, f in MART_FILES.items()}
 # mart -> (upstream keys, description)
 MARTS: dict[str, tuple[list[dg.AssetKey], str]] = {
-    "revenue_daily": ([RAW["stripe_balance_transactions"]],
-                      "UTC day x settlement currency: gross, refunds, disputes net of reversals, fees, net, counts."),
-    "revenue_monthly": ([mart_key("revenue_daily")],
-                        "Calendar month x settlement currency; converted columns when a reporting currency is set."),
-    "payment_health_daily": ([RAW["stripe_charges"]],
-                             "UTC day x currency: charge attempts, succeeded, failed, success rate, top failure codes."),
-    "mrr_movements": ([STAGING["stg_invoice_lines"], STAGING["stg_subscriptions"]],
-                      "One row per customer x currency x month: previous and current MRR and the movement."),
-    "mrr_monthly": ([mart_key("mrr_movements")],
-                    "Month x currency: MRR, new, expansion, contraction, churn, reactivation, customers, ARPA."),
-    "churn_monthly": ([mart_key("mrr_monthly")],
-                      "Month x currency: customer churn rate, gross and net MRR churn rate."),
-    "cohort_retention": ([mart_key("mrr_movements"), STAGING["stg_customers"]],
-                         "Signup-month cohorts x months since signup: customers and MRR retained."),
+    name: (sorted((key_of(r) for r in READS[name] if r in _ASSETS), key=lambda k: k.path), DESCRIPTIONS[name])
+    for name in MART_FILES
 }
 
 
@@ -53,6 +54,7 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
     def _mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         con = warehouse.connect()
         try:
+            require_upstream(con, mart_key(name), READS[name], set())
             configure_fx(con, get_settings())
             rows = build_mart(con, name)
         finally:

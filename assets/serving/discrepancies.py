@@ -20,7 +20,7 @@ def analytics_discrepancies(
 ) -> dg.MaterializeResult:
     con = warehouse.connect(read_only=True)
     try:
-        rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM marts.discrepancies").to_arrow_table()
+        rows = con.sql(f"SELECT {', '.join(COLUMNS)} FROM marts.discrepancies").to_arrow_table()
     finally:
         con.close()
     url = postgres.url()

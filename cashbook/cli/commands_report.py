@@ -23,6 +23,20 @@ def _month(value: str | None) -> dt.date | None:
         raise typer.BadParameter(f"--month {value!r} is not YYYY-MM") from None
 
 
+def _published_at(con: object) -> str | None:
+    """When the pipeline published the copy being read (meta.snapshot), for the reader's orientation."""
+    import duckdb
+
+    try:
+        rows = con.execute("SELECT published_at, dagster_run_id FROM meta.snapshot").fetchall()  # type: ignore[attr-defined]
+    except duckdb.CatalogException:
+        return None
+    if not rows:
+        return None
+    at, run = rows[0]
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" + (f" by run {run}" if run else "")
+
+
 @app.command("report")
 def report_cmd(
     month: Annotated[str | None, typer.Option(help="Month to report, YYYY-MM (default: the latest)")] = None,
@@ -56,8 +70,17 @@ def report_cmd(
             typer.secho(f"no warehouse at {settings.warehouse_path}: run the pipeline first, or pass --stripe DIR",
                         fg="red", err=True)
             raise typer.Exit(2)
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:  # the published copy: never written in place, so no pipeline run can lock it (cashbook.snapshot)
+            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        except duckdb.Error as exc:
+            typer.secho(f"cannot open {settings.warehouse_path} read-only: {str(exc).splitlines()[0]}\n"
+                        "(another program has it open for writing; close it: the file is the analysts' "
+                        "read-only copy)", fg="red", err=True)
+            raise typer.Exit(2) from None
         con.execute("SET TimeZone = 'UTC'")
+        published = _published_at(con)
+        if published:
+            console.print(f"[dim]warehouse published {published}[/dim]")
     try:
         chosen = wanted or latest_month(con)
         sets = kpis(con, chosen)

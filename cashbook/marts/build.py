@@ -26,6 +26,8 @@ MART_FILES: dict[str, str] = {
     "revenue_daily": "010_revenue_daily.sql",
     "revenue_monthly": "020_revenue_monthly.sql",
     "payment_health_daily": "030_payment_health_daily.sql",
+    "mrr_month_spine": "035_mrr_month_spine.sql",
+    "mrr_customer_monthly": "038_mrr_customer_monthly.sql",
     "mrr_movements": "040_mrr_movements.sql",
     "mrr_monthly": "050_mrr_monthly.sql",
     "churn_monthly": "060_churn_monthly.sql",

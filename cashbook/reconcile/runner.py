@@ -8,6 +8,7 @@ lake, the CLI over in-memory `raw.*` tables built by the same readers. Parameter
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -61,22 +62,45 @@ INPUT_STREAMS = ("balance_transactions", "charges", "refunds", "disputes", "payo
 DEFAULT_GRACE_DAYS = 3
 
 
-def _sql_paths(include_staging: bool) -> list[Path]:
+OUTPUTS = ("discrepancies", "payout_reconciliation", "reconciliation_summary")
+_CREATES_MART = re.compile(r"CREATE\s+OR\s+REPLACE\s+TABLE\s+marts\.(\w+)", re.I)
+
+
+def output_of(path: Path) -> str:
+    """The mart a reconciliation file belongs to: the mart it creates, else `discrepancies` (its TEMP steps)."""
+    made = _CREATES_MART.findall(path.read_text())
+    return made[0].lower() if made else "discrepancies"
+
+
+def sql_paths(include_staging: bool, outputs: frozenset[str] | None = None) -> list[Path]:
     staging = [SQL_DIR / "duckdb" / "staging" / name for name in RECON_STAGING_FILES] if include_staging else []
-    return staging + sorted((SQL_DIR / "duckdb" / "reconciliation").glob("*.sql"))
+    engine = sorted((SQL_DIR / "duckdb" / "reconciliation").glob("*.sql"))
+    if outputs is not None:
+        engine = [p for p in engine if output_of(p) in outputs]
+    return staging + engine
 
 
 def run_reconciliation(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS,
-    include_staging: bool = True,
+    include_staging: bool = True, outputs: set[str] | frozenset[str] | None = None,
 ) -> list[str]:
     """Build the staging views and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
 
     Intermediate results are TEMP tables (`recon_*`, alive for this connection only), so a big run does
     not pay for compressing and persisting them into the warehouse file. `as_of` must be
     timezone-aware (default: now, UTC). The pipeline passes include_staging=False: its staging asset has
-    already built every staging table. Returns the files run, in order.
+    already built every staging table. `outputs` (default: all three marts) builds only some of them;
+    `reconciliation_summary` counts from the discrepancy pass's TEMP tables, so it needs `discrepancies` in the
+    same call. Returns the files run, in order.
     """
+    wanted = None if outputs is None else frozenset(outputs)
+    if wanted is not None:
+        unknown = wanted - set(OUTPUTS)
+        if unknown:
+            raise ValueError(f"unknown reconciliation output(s) {sorted(unknown)}; known: {', '.join(OUTPUTS)}")
+        if "reconciliation_summary" in wanted and "discrepancies" not in wanted:
+            raise ValueError("reconciliation_summary is computed from the discrepancy pass: build it together "
+                             "with discrepancies")
     if as_of is None:
         as_of = dt.datetime.now(dt.UTC)
     if as_of.tzinfo is None:
@@ -87,7 +111,7 @@ def run_reconciliation(
     con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
     con.execute("SET VARIABLE grace_days = ?::INTEGER", [grace_days])
     ran: list[str] = []
-    for path in _sql_paths(include_staging):
+    for path in sql_paths(include_staging, wanted):
         try:
             con.execute(path.read_text())
         except duckdb.Error as exc:

@@ -41,6 +41,7 @@ def test_pipeline_publishes_marts_matching_truth(tmp_path: Path, pg_url: str) ->
     from assets.marts.marts import mart_assets
     from assets.marts.publish import publish_assets
     from assets.stripe.raw import stripe_raw_assets
+    from assets.warehouse.reconciliation import reconciliation
     from assets.warehouse.staging import staging_tables
 
     export = tmp_path / "export"
@@ -54,7 +55,7 @@ def test_pipeline_publishes_marts_matching_truth(tmp_path: Path, pg_url: str) ->
     assert len(raw_checks) == 10 and all(e.passed for e in raw_checks.values()), raw_checks
 
     checks = [*mart_quality_checks, *invariant_checks[:2]]
-    wh = dg.materialize([staging_tables, *mart_assets, *publish_assets, *checks], resources=resources,
+    wh = dg.materialize([staging_tables, reconciliation, *mart_assets, *publish_assets, *checks], resources=resources,
                         instance=instance)
     evaluations = _evaluations(wh)
     assert set(evaluations) >= {"marts/mrr_monthly:mrr_identity", "marts/revenue_daily:revenue_totals",

@@ -102,3 +102,65 @@ def test_demo_window_ends_today_and_respects_first_partition() -> None:
     assert demo_window(dt.date(2026, 11, 26), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 11, 26), 12)
     assert demo_window(dt.date(2026, 3, 31), 1, dt.date(2025, 1, 1)) == (dt.date(2026, 2, 28), 1)
     assert demo_window(dt.date(2025, 6, 1), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 1, 1), 5)
+
+
+def test_runs_execute_in_process_by_default_and_multiprocess_stays_selectable() -> None:
+    from dagster._core.system_config.objects import ResolvedRunConfig
+
+    ops = {"ops": {"reconciliation": {"config": {"as_of": "2025-01-01T00:00:00+00:00"}}}}
+    for job in (defs.resolve_job_def(warehouse_job.name), defs.resolve_implicit_global_asset_job_def()):
+        for run_config in ({}, ops):  # the sensor sends none; the demo and the Launchpad send op config
+            engine = ResolvedRunConfig.build(job, run_config).execution.execution_engine_config
+            assert "in_process" in engine, (job.name, run_config, engine)
+        chosen = ResolvedRunConfig.build(job, {"execution": {"config": {"multiprocess": {}}}})
+        assert "multiprocess" in chosen.execution.execution_engine_config
+
+
+def test_warehouse_subsets_resolve_without_refusing_a_multi_asset() -> None:
+    graph = defs.resolve_asset_graph()
+    selection = dg.AssetSelection.from_string('+key:"marts/mrr_monthly" and not (group:stripe or group:ledger)')
+    keys = selection.resolve(graph)
+    assert {k.to_user_string() for k in keys} == {
+        "staging/stg_invoice_lines", "staging/stg_subscriptions", "marts/mrr_month_spine",
+        "marts/mrr_customer_monthly", "marts/mrr_movements", "marts/mrr_monthly"}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)  # raised before
+    assert job.asset_layer.selected_asset_keys == keys
+
+
+def test_analyst_file_is_republished_after_subset_runs_only() -> None:
+    """Declarative automation on analytics/warehouse_duckdb: a run that rebuilt marts without it triggers one
+    republish; a full run (which publishes it last) or a failed blocking check does not."""
+    from assets.serving.warehouse_duckdb import WAREHOUSE_DUCKDB
+    from pipelines.sensors import analyst_warehouse_automation
+
+    assert analyst_warehouse_automation.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    deps = sorted(graph.get(WAREHOUSE_DUCKDB).parent_keys, key=lambda k: k.path)
+    checks = {k: [c for c in graph.asset_check_keys if c.asset_key == k] for k in deps}
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = None
+
+    def built(key: dg.AssetKey, passed: bool = True) -> None:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+        for check in checks.get(key, []):
+            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+                asset_key=key, check_name=check.name, passed=passed, severity=dg.AssetCheckSeverity.ERROR))
+
+    def requested() -> int:
+        nonlocal cursor
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
+                                                   asset_selection=dg.AssetSelection.assets(WAREHOUSE_DUCKDB))
+        cursor = result.cursor
+        return result.total_requested
+
+    assert requested() == 0                      # nothing built yet
+    for key in deps:                             # a full warehouse run: everything, then the file
+        built(key)
+    built(WAREHOUSE_DUCKDB)
+    assert requested() == 0
+    built(dg.AssetKey(["marts", "mrr_monthly"]))  # one mart rebuilt from the UI
+    assert requested() == 1
+    assert requested() == 0                      # requested once, not on every tick
+    built(WAREHOUSE_DUCKDB)
+    built(dg.AssetKey(["marts", "mrr_monthly"]), passed=False)  # its blocking check failed
+    assert requested() == 0
