@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 
 from assets.warehouse.staging import RAW_KEYS
 from pipelines.definitions import defs
@@ -102,6 +104,20 @@ def test_demo_window_ends_today_and_respects_first_partition() -> None:
     assert demo_window(dt.date(2026, 11, 26), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 11, 26), 12)
     assert demo_window(dt.date(2026, 3, 31), 1, dt.date(2025, 1, 1)) == (dt.date(2026, 2, 28), 1)
     assert demo_window(dt.date(2025, 6, 1), 12, dt.date(2025, 1, 1)) == (dt.date(2025, 1, 1), 5)
+
+
+def test_demo_rerun_rewrites_lake_days_before_its_new_start(tmp_path: Path) -> None:
+    """A demo rerun on a later day must rewrite (empty) the days the earlier history landed, or ids repeat."""
+    from cashbook.cli.commands_pipeline import ingest_start
+    from cashbook.lake import write_partition
+
+    lake = tmp_path / "lake"
+    start = dt.date(2025, 11, 27)
+    assert ingest_start(lake, start) == start  # nothing landed yet
+    write_partition(lake, "charges", dt.date(2025, 11, 26), pa.table({"id": ["ch_1"]}))
+    write_partition(lake, "ledger_entries", dt.date(2025, 11, 25), pa.table({"entry_id": ["le_1"]}))
+    assert ingest_start(lake, start) == dt.date(2025, 11, 25)
+    assert ingest_start(lake, dt.date(2025, 11, 1)) == dt.date(2025, 11, 1)  # a longer history covers them
 
 
 def test_runs_execute_in_process_by_default_and_multiprocess_stays_selectable() -> None:
