@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import openapi, problems, web
+from api import observability, openapi, problems, web
 from api.audit import AuditMiddleware
 from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, billing, health, webhooks
@@ -85,7 +85,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
         app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
-    web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
+    web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())
+    observability.install(app, access_log=api_settings.access_log)  # outermost: request id, metrics, /metrics
     app.include_router(health.router)
     app.include_router(billing.router)
     app.include_router(webhooks.router)
@@ -97,6 +98,9 @@ def __getattr__(name: str) -> FastAPI:
     """`api.main:app` for uvicorn, built on first access so importing the module has no side effects."""
     if name == "app":
         global app
+        from cashbook.logs import configure_logging
+
+        configure_logging()  # each uvicorn worker process: JSON lines on stderr (cashbook/logs.py)
         app = create_app()
         return app
     raise AttributeError(name)

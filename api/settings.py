@@ -90,6 +90,7 @@ class ApiSettings(BaseSettings):
         default=None, description="Header an edge proxy sets to the client IP's country (e.g. CF-IPCountry).")
 
     worker_in_process: bool = True
+    access_log: bool = True  # one JSON `request` line per request (method, route template, status, duration)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_batch: int = Field(default=50, ge=1)
     worker_max_attempts: int = Field(default=5, ge=1)

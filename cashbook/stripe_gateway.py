@@ -8,11 +8,13 @@ plain dicts (`StripeObject` is not a dict since stripe-python 15).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import stripe
 
+from cashbook import metrics
 from cashbook.circuit import CircuitBreaker, CircuitOpen
 from cashbook.settings import STRIPE_API_VERSION, Settings, get_settings
 
@@ -82,6 +84,24 @@ def _idem(key: str) -> str:
     return key
 
 
+class _CountingRequestsClient(stripe.RequestsClient):
+    """The SDK's HTTP client, counting the network retries it makes inside one call (`cashbook_stripe_retries_total`);
+    the SDK decides and sleeps, we only observe."""
+
+    def _should_retry(self, *args: Any, **kwargs: Any) -> bool:
+        retry = super()._should_retry(*args, **kwargs)
+        if retry:
+            metrics.STRIPE_RETRIES.inc()
+        return retry
+
+
+def _method_label(fn: Any) -> str:
+    """`PaymentIntent.create` for `client.v1.payment_intents.create`: a bounded label set (one per SDK method)."""
+    owner = getattr(fn, "__self__", None)
+    name = getattr(fn, "__name__", "call")
+    return f"{type(owner).__name__.removesuffix('Service')}.{name}" if owner is not None else name
+
+
 class StripeGateway:
     """Thin, typed wrapper over `stripe.StripeClient`; every write takes an idempotency key."""
 
@@ -96,12 +116,26 @@ class StripeGateway:
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=config.max_network_retries,
             # (connect, read): the SDK's default is one 80 s timeout per try
-            http_client=stripe.RequestsClient(timeout=(config.connect_timeout_seconds, config.read_timeout_seconds)),
+            http_client=_CountingRequestsClient(timeout=(config.connect_timeout_seconds, config.read_timeout_seconds)),
         )
 
     # -- helpers -------------------------------------------------------------------------------
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> StripeDict:
-        """One SDK call behind the circuit breaker: while Stripe is failing, fail fast with a 503."""
+        """One SDK call behind the circuit breaker, counted and timed (`cashbook_stripe_*` metrics)."""
+        method, started = _method_label(fn), time.perf_counter()
+        try:
+            obj = self._guarded(fn, *args, **kwargs)
+        except GatewayError as exc:
+            metrics.observe_stripe_call(method, started, exc.code)
+            raise
+        except BaseException:
+            metrics.observe_stripe_call(method, started, "error")
+            raise
+        metrics.observe_stripe_call(method, started, "ok")
+        return obj
+
+    def _guarded(self, fn: Any, *args: Any, **kwargs: Any) -> StripeDict:
+        """The SDK call behind the circuit breaker: while Stripe is failing, fail fast with a 503."""
         try:
             self.breaker.before_call()
         except CircuitOpen as exc:

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from api.problems import Problem
 from cashbook.billing.signature import SignatureError, verify
 
-INSERT_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload)"
-              " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO NOTHING")
+INSERT_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
+              " VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO NOTHING")
 
 
 class InboxEvent(NamedTuple):
@@ -78,9 +78,12 @@ def open_pool(conninfo: str, min_size: int, max_size: int) -> AsyncConnectionPoo
                                kwargs={"autocommit": True}, name="webhook-inbox")
 
 
-async def store(pool: AsyncConnectionPool, event: InboxEvent, payload: bytes) -> bool:
-    """Durable insert; False when the event id was already stored (a duplicate delivery)."""
+async def store(pool: AsyncConnectionPool, event: InboxEvent, payload: bytes, request_id: str | None = None) -> bool:
+    """Durable insert; False when the event id was already stored (a duplicate delivery).
+
+    `request_id` is the delivery's request id, kept with the row so the worker logs under it (a duplicate keeps
+    the first delivery's id: that is the one whose processing the worker logs)."""
     async with pool.connection() as conn:
         cur = await conn.execute(INSERT_SQL, (event.id, event.type, event.created, event.livemode,
-                                              payload.decode()))
+                                              payload.decode(), request_id))
         return cur.rowcount == 1

@@ -11,30 +11,35 @@ an alert row is written in the same transaction, and on-call is paged once that 
 
 from __future__ import annotations
 
-import logging
+import contextvars
 import smtplib
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import psycopg
+import structlog
 from psycopg_pool import ConnectionPool
 
 from api.services import state
 from api.services.handlers import HandlerContext, NeedsStripe, dispatch
 from api.services.paging import Pager
+from cashbook import metrics
+from cashbook.logs import get_logger
 from cashbook.stripe_gateway import StripeGateway
 
-_log = logging.getLogger("cashbook.worker")
+_log = get_logger("cashbook.worker")
 
 CLAIM_SQL = (
-    "SELECT id, payload, attempts FROM webhook_events WHERE status IN ('pending', 'failed')"
+    "SELECT id, payload, attempts, request_id FROM webhook_events WHERE status IN ('pending', 'failed')"
     " AND next_attempt_at <= now() ORDER BY created, received_at LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 CLAIM_ONE_SQL = (
-    "SELECT id, payload, attempts FROM webhook_events WHERE id = %s AND status IN ('pending', 'failed')"
+    "SELECT id, payload, attempts, request_id FROM webhook_events WHERE id = %s AND status IN ('pending', 'failed')"
     " FOR UPDATE SKIP LOCKED"
 )
+OUTCOME_LABEL = {"manual_review": "parked"}  # the metric says what happened to the event, not the column value
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,18 @@ class Worker:
         self.pool, self.config = pool, config
         self.ctx = HandlerContext(gateway)
         self.pager = pager or Pager.from_env()
+        self._done: tuple[str, str, int] | None = None  # (type, outcome, attempts) of the last committed event
 
     def process_one(self) -> bool:
-        """Process at most one due event; False when none is due."""
+        """Process at most one due event; False when none is due.
+
+        Runs in a copy of the caller's context: the event's request id, id and type are bound to every log line
+        of its processing (Stripe fetch and paging included) and dropped afterwards."""
+        return contextvars.copy_context().run(self._process_one_logged)
+
+    def _process_one_logged(self) -> bool:
+        started = time.perf_counter()
+        self._done = None
         result = self._process_one(None, HandlerContext(self.ctx.gateway))
         if isinstance(result, tuple):  # fetch with no connection held, then run the handler again
             event_id, need = result
@@ -72,6 +86,16 @@ class Worker:
             except Exception as exc:
                 fetch_error = exc
             result = self._process_one(event_id, ctx, fetch_error)
+        done = self._done
+        self._done = None
+        if done is not None:  # the transaction committed: count and log what it did
+            event_type, outcome, attempts = done
+            label = OUTCOME_LABEL.get(outcome, outcome)
+            metrics.EVENTS.labels(event_type, label).inc()
+            metrics.EVENT_SECONDS.labels(event_type).observe(time.perf_counter() - started)
+            (_log.info if label in ("processed", "ignored") else _log.warning)(
+                "webhook event " + label, outcome=outcome, attempts=attempts,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2))
         if isinstance(result, str):
             self.pager.deliver(self.pool, result)
             return True
@@ -88,7 +112,11 @@ class Worker:
                 row = conn.execute(CLAIM_ONE_SQL, (event_id,)).fetchone()
             if row is None:
                 return False
-            event_id, event, attempts = row
+            event_id, event, attempts, request_id = row
+            # every line from here on (handlers, ledger, Stripe, paging) carries the delivery's request id
+            structlog.contextvars.bind_contextvars(**{k: v for k, v in (
+                ("request_id", request_id), ("event_id", event_id), ("event_type", event.get("type")))
+                if v is not None})
             try:
                 if fetch_error is not None:
                     raise fetch_error
@@ -103,6 +131,7 @@ class Worker:
                 return self._failed(conn, event_id, event, attempts, exc)
             conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
                          " processed_at = now() WHERE id = %s", (outcome, event_id))
+        self._done = (str(event.get("type")), outcome, attempts + 1)
         return True
 
     def _failed(self, conn: psycopg.Connection, event_id: str, event: dict, attempts: int,
@@ -119,8 +148,8 @@ class Worker:
             ("manual_review" if final else "failed", attempts, message[:2000], delay, event_id))
         state.log_error(conn, "webhook_worker", message, {"event_id": event_id, "attempts": attempts,
                                                           "type": event.get("type")})
-        _log.warning("event %s failed (attempt %d%s): %s", event_id, attempts,
-                     ", manual review" if final else "", message)
+        self._done = (str(event.get("type")), "manual_review" if final else "failed", attempts)
+        _log.warning("webhook handler failed", attempts=attempts, final=final, error=message[:500])
         if review:
             key = self.pager.record(conn, event_id, f"Payment needs manual review ({event.get('type')}"
                                                     f" {event_id}): {message}")

@@ -6,12 +6,15 @@ still fails raises, and the alert stays marked undelivered for that sink so the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 import structlog
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from cashbook import metrics
 
 log = structlog.get_logger("cashbook.alerts")
 
@@ -65,6 +68,21 @@ _retry = retry(
 )
 
 
+def _counted(action: str) -> Any:
+    """Count each delivery once, after its retries: `cashbook_pages_total{sink, action, outcome}`."""
+    def wrap(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def counted(self: Any, page: Page) -> None:
+            try:
+                fn(self, page)
+            except BaseException:
+                metrics.PAGES.labels(self.name, action, "undelivered").inc()
+                raise
+            metrics.PAGES.labels(self.name, action, "sent").inc()
+        return counted
+    return wrap
+
+
 class _HttpSink:
     """A sink that POSTs a JSON body per trigger/resolve; subclasses only say what the body is."""
 
@@ -80,10 +98,12 @@ class _HttpSink:
     def resolve_body(self, page: Page) -> dict[str, Any]:
         raise NotImplementedError
 
+    @_counted("trigger")
     @_retry
     def trigger(self, page: Page) -> None:
         _post(self.client, self.url, self.trigger_body(page))
 
+    @_counted("resolve")
     @_retry
     def resolve(self, page: Page) -> None:
         _post(self.client, self.url, self.resolve_body(page))
@@ -138,10 +158,12 @@ class LogSink:
 
     name = "log"
 
+    @_counted("trigger")
     def trigger(self, page: Page) -> None:
         log.warning("alert.triggered", dedup_key=page.dedup_key, severity=page.severity, summary=page.summary,
                     links=page.links)
 
+    @_counted("resolve")
     def resolve(self, page: Page) -> None:
         log.info("alert.resolved", dedup_key=page.dedup_key, rule=page.rule, scope=page.scope)
 

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import psycopg
 
+from cashbook.logs import get_logger
 from cashbook.money import normalize_currency
+
+_log = get_logger("cashbook.ledger")
 
 LEDGER_TYPES = frozenset({"payment", "refund", "dispute", "dispute_reversal", "credit_purchase"})
 
@@ -48,7 +51,12 @@ def record(conn: psycopg.Connection, m: Movement) -> bool:
         (m.entry_id, m.occurred_at, m.type, m.amount, normalize_currency(m.currency), m.stripe_id,
          m.customer_id, m.description),
     )
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    # logged under the caller's bound context (the API request, or the worker's event and its request id)
+    _log.info("ledger entry recorded", entry_id=m.entry_id, type=m.type, amount=m.amount, currency=m.currency,
+              stripe_id=m.stripe_id)
+    return True
 
 
 def from_unix(seconds: int | float) -> dt.datetime:

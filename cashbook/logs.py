@@ -1,0 +1,204 @@
+"""Structured JSON logs for the API and the webhook worker: one configuration, one redaction pass.
+
+Why one module: the API (every uvicorn worker), `cashbook worker` and `cashbook api`'s supervisor must write the
+same shape of line — one JSON object per line on stderr, with `timestamp`, `level`, `logger`, `event` and whatever
+the request or event bound — so a log pipeline (Loki, CloudWatch, Datadog) can parse and join them. structlog and
+the standard library's `logging` (uvicorn, psycopg, stripe, our older `logging.getLogger` callers) both go through
+the same `ProcessorFormatter`, so every line, whoever wrote it, gets the context and the redaction.
+
+Context: `bind_request_id` / `bound` put `request_id` (and e.g. `event_id`) in structlog's context variables;
+every line logged in that request or while that webhook event is processed carries them. The API stores the
+request id of the delivery with the inbox row (`webhook_events.request_id`), and the worker binds it again when it
+processes the event, so intake, processing and the effect (ledger row, credits) share one id.
+
+Redaction (`redact`) runs last, on the rendered values, and fails closed: keys that name secrets (authorization,
+cookie, password, token, secret, api key, signature, card, cvc, e-mail bodies) are replaced whole, and every string
+is scrubbed of bearer tokens, JWTs, Stripe keys and webhook secrets, passwords in URLs, card-number-like digit runs,
+CVC values and e-mail addresses — including exception tracebacks, which are rendered before the pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import uuid
+from collections.abc import Iterator, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[REDACTED]"
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+# Keys whose whole value is a secret or personal content: compared after lower-casing, '-' → '_'.
+_SECRET_KEYS = frozenset({
+    "authorization", "proxy_authorization", "cookie", "set_cookie", "password", "passwd", "secret", "token",
+    "access_token", "refresh_token", "id_token", "api_key", "apikey", "stripe_api_key", "client_secret",
+    "stripe_signature", "signature", "webhook_secret", "jwt", "jwt_secret", "routing_key", "card", "card_number",
+    "number", "pan", "cvc", "cvv", "cvv2", "cvc2", "exp_month", "exp_year", "body", "email_body", "html", "text",
+    "content", "message_body",
+})
+_SECRET_KEY_PARTS = ("password", "secret", "token", "api_key", "authorization", "cvc", "cvv")
+
+_SCRUB: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),  # JWT (header.payload.sig)
+    (re.compile(r"\b(sk|rk)_[A-Za-z0-9_]{3,}"), r"\1_" + REDACTED),  # Stripe secret / restricted keys
+    (re.compile(r"(hooks\.slack\.com/services|events\.pagerduty\.com/integration)/[^\s\"']+"),
+     r"\1/" + REDACTED),  # the URL is the credential
+    (re.compile(r"\bwhsec_[A-Za-z0-9_]+"), "whsec_" + REDACTED),  # webhook signing secrets
+    (re.compile(r"\b(v1|v0)=[0-9a-f]{32,}"), r"\1=" + REDACTED),  # Stripe-Signature HMACs
+    (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/\s@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),  # URL passwords
+    (re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api_key)=[^\s&;,]+"), r"\1=" + REDACTED),
+    (re.compile(r"(?i)\b(cvc|cvv|cvv2|cvc2|csc)\b[\"']?\s*[:=]?\s*[\"']?\d{3,4}\b"), r"\1=" + REDACTED),
+    (re.compile(r"(?<![\w])(?:\d[ \-]?){12,18}\d(?![\w])"), "[PAN]"),  # 13–19 digits, spaces or dashes allowed
+    (re.compile(r"[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}"), "[EMAIL]"),
+]
+
+
+def _secret_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    k = key.lower().replace("-", "_")
+    return k in _SECRET_KEYS or any(part in k for part in _SECRET_KEY_PARTS)
+
+
+def scrub(text: str) -> str:
+    """Mask every secret-looking part of one string (patterns above)."""
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if depth > 6:  # nothing we log is this deep; refuse to walk further rather than leak
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: (REDACTED if _secret_key(k) else _clean(v, depth + 1)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean(v, depth + 1) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        if isinstance(value, int) and not isinstance(value, bool) and 10**12 <= abs(value) < 10**19:
+            return scrub(str(value))  # a card number passed as an int
+        return value
+    return scrub(str(value))
+
+
+# keys structlog and we set ourselves: never masked by name (their values are still scrubbed)
+_OWN_KEYS = frozenset({"event", "timestamp", "level", "logger", "request_id", "exception", "stack"})
+
+
+def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: drop secret values by key, scrub every string value (see the module docstring)."""
+    for key in list(event_dict):
+        value = event_dict[key]
+        if key not in _OWN_KEYS and _secret_key(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _clean(value)
+    return event_dict
+
+
+def _pre_chain() -> list[Any]:
+    """What every line gets before rendering, whether it came from structlog or from `logging`."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def formatter(*, json_lines: bool = True) -> structlog.stdlib.ProcessorFormatter:
+    """The formatter that renders (and redacts) every record; tests attach it to their own handler."""
+    renderer: Any = (structlog.processors.JSONRenderer(default=str) if json_lines
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_pre_chain(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,  # tracebacks become a string, then get redacted like the rest
+            redact,
+            renderer,
+        ],
+    )
+
+
+_configured: dict[str, Any] = {}
+
+
+def configure_logging(level: str | None = None, *, json_lines: bool | None = None,
+                      stream: TextIO | None = None) -> None:
+    """Route structlog and `logging` to one stderr handler emitting redacted JSON lines. Idempotent.
+
+    `CASHBOOK_LOG_LEVEL` (default INFO) and `CASHBOOK_LOG_FORMAT` (`json`, default, or `console` for a human
+    reading a terminal) are read when the arguments are not given.
+    """
+    level = (level or os.environ.get("CASHBOOK_LOG_LEVEL") or "INFO").upper()
+    if json_lines is None:
+        json_lines = os.environ.get("CASHBOOK_LOG_FORMAT", "json").lower() != "console"
+    key = {"level": level, "json": json_lines, "stream": id(stream)}
+    if _configured == key:
+        return
+    structlog.configure(
+        processors=[*_pre_chain()[:1], structlog.stdlib.filter_by_level, *_pre_chain()[1:],
+                    structlog.stdlib.PositionalArgumentsFormatter(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter(json_lines=json_lines))
+    handler.set_name("cashbook")
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == "cashbook" or not _configured:  # replace ours; basicConfig leftovers too
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # no handlers of their own: through ours
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    _configured.clear()
+    _configured.update(key)
+
+
+def get_logger(name: str) -> Any:
+    return structlog.stdlib.get_logger(name)
+
+
+def new_request_id() -> str:
+    """`req_` + 32 hex digits: the prefix keeps a digit-heavy id from ever looking like a card number."""
+    return "req_" + uuid.uuid4().hex
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """A caller's X-Request-ID when it is a plain token (≤128 of [A-Za-z0-9._:-]); None otherwise.
+
+    Anything else (spaces, control characters, an over-long value) is replaced by a fresh id rather than echoed:
+    it goes into every log line and a response header."""
+    if value and _REQUEST_ID_OK.fullmatch(value):
+        return value
+    return None
+
+
+def current_request_id() -> str | None:
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+@contextlib.contextmanager
+def bound(**values: Any) -> Iterator[None]:
+    """Bind context (request_id, event_id, …) to every log line in this block, in this thread or task."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in values.items() if v is not None}):
+        yield
