@@ -4,7 +4,8 @@ One pure ASGI middleware (no `BaseHTTPMiddleware`: it would add a task and a cop
 the webhook endpoint is measured against a bare endpoint), installed outermost so it also sees requests that the
 rate limiter, CORS or the body limits answer:
 
-- the request id is the caller's `X-Request-ID` when it is a plain token, else a fresh `req_…`; it is bound to
+- the request id is the caller's `X-Request-ID` when it is a plain token, else a fresh `req_…`; set first in
+  `scope["state"]`, it is also the id the audit trail records (api/audit.py reads it from there); it is bound to
   every log line of the request (structlog context variables) and returned in the `X-Request-ID` response header;
   the webhook route stores it with the inbox row so the worker logs that event's processing under the same id;
 - one `request` log line per request: method, route template, status, duration — never the query string, headers
@@ -60,7 +61,9 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == _HEADER for name, _ in headers):  # the audit middleware may echo it
+                    message["headers"] = [*headers, header]
             await send(message)
 
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -32,7 +32,7 @@ import structlog
 
 REDACTED = "[REDACTED]"
 REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._\-]{1,64}")  # the audit trail (api/audit.py) takes the same
 
 # Keys whose whole value is a secret or personal content: compared after lower-casing, '-' → '_'.
 _SECRET_KEYS = frozenset({
@@ -105,6 +105,13 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+def _add_pid(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Which process wrote the line: the API's uvicorn workers and the webhook workers share one stream."""
+    event_dict.setdefault("pid", os.getpid())
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    return event_dict
+
+
 def _pre_chain() -> list[Any]:
     """What every line gets before rendering, whether it came from structlog or from `logging`."""
     return [
@@ -113,6 +120,7 @@ def _pre_chain() -> list[Any]:
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_pid,
     ]
 
 
@@ -161,7 +169,7 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
     handler.set_name("cashbook")
     root = logging.getLogger()
     for old in list(root.handlers):
-        if old.get_name() == "cashbook" or not _configured:  # replace ours; basicConfig leftovers too
+        if old.get_name() == "cashbook":  # replace ours, leave anyone else's (pytest's capture, an operator's)
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
@@ -169,8 +177,19 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    # the API's middleware writes the access line (route template, request id, duration); uvicorn's would repeat it
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     _configured.clear()
     _configured.update(key)
+
+
+def unconfigure_logging() -> None:
+    """Remove our handler (tests that configured logging in their own process put things back)."""
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == "cashbook":
+            root.removeHandler(old)
+    _configured.clear()
 
 
 def get_logger(name: str) -> Any:
@@ -183,7 +202,7 @@ def new_request_id() -> str:
 
 
 def valid_request_id(value: str | None) -> str | None:
-    """A caller's X-Request-ID when it is a plain token (≤128 of [A-Za-z0-9._:-]); None otherwise.
+    """A caller's X-Request-ID when it is a plain token (≤64 of [A-Za-z0-9._-]); None otherwise.
 
     Anything else (spaces, control characters, an over-long value) is replaced by a fresh id rather than echoed:
     it goes into every log line and a response header."""

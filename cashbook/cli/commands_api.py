@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -48,47 +53,73 @@ def token_cmd(user: str = typer.Option(..., "--user", help="user id (JWT sub)"),
 @app.command("worker")
 def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events and exit"),
                concurrency: int = typer.Option(1, "--concurrency", min=1,
-                                               help="worker threads in this process; more processes scale further")
+                                               help="worker threads in this process; more processes scale further"),
+               metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                                       help="serve Prometheus metrics on this port (/metrics)"),
+               metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
+                                                help="interface of the metrics port (0.0.0.0: all)")
                ) -> None:
     """Process the webhook inbox and email outbox in a separate process (several may run).
 
     Every thread claims one event at a time with FOR UPDATE SKIP LOCKED, so threads and processes never take the
-    same event; the work waits on Postgres and Stripe, so threads overlap it and processes add cores.
+    same event; the work waits on Postgres and Stripe, so threads overlap it and processes add cores. Logs are JSON
+    lines on stderr (cashbook/logs.py); `--metrics-port` serves this process's counters (every process's, under
+    `cashbook api`, which shares a PROMETHEUS_MULTIPROC_DIR) plus the inbox gauges read from Postgres.
     """
     from psycopg_pool import ConnectionPool
 
     from api.main import resolve_database_url, worker_config
     from api.services.worker import Worker
     from api.settings import ApiSettings
+    from cashbook.logs import configure_logging, get_logger
     from cashbook.stripe_gateway import GatewayConfig, StripeGateway
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(name)s %(message)s")
+    configure_logging()
+    log = get_logger("cashbook.worker")
     s = ApiSettings()
     core = get_settings()
     with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 1) as pool:
+        metrics_server = _serve_metrics(pool, metrics_host, metrics_port) if metrics_port is not None else None
         workers = [Worker(pool, StripeGateway(GatewayConfig.from_settings(core)), worker_config(s))
                    for _ in range(concurrency)]
-        if once:
-            totals = [0] * concurrency
-            errors: list[BaseException] = []
+        try:
+            if once:
+                totals = [0] * concurrency
+                errors: list[BaseException] = []
 
-            def drain(i: int) -> None:
-                try:
-                    while (n := workers[i].process_batch()):
-                        totals[i] += n
-                except BaseException as exc:  # surfaced below: --once must fail loudly, as with one thread
-                    errors.append(exc)
+                def drain(i: int) -> None:
+                    try:
+                        while (n := workers[i].process_batch()):
+                            totals[i] += n
+                    except BaseException as exc:  # surfaced below: --once must fail loudly, as with one thread
+                        errors.append(exc)
 
-            _run_threads([threading.Thread(target=drain, args=(i,), name=f"worker-{i}") for i in range(concurrency)])
-            if errors:
-                raise errors[0]
-            typer.echo(f"processed {sum(totals)} event(s)")
-            return
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop), name=f"worker-{i}")
-                      for i, w in enumerate(workers)], stop)
+                _run_threads([threading.Thread(target=drain, args=(i,), name=f"worker-{i}")
+                              for i in range(concurrency)])
+                if errors:
+                    raise errors[0]
+                typer.echo(f"processed {sum(totals)} event(s)")
+                return
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            log.info("worker started", threads=concurrency, metrics_port=metrics_port)
+            _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop),
+                                           name=f"worker-{i}") for i, w in enumerate(workers)], stop)
+            log.info("worker stopped")
+        finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+
+
+def _serve_metrics(pool: Any, host: str, port: int) -> Any:
+    """prometheus-client's HTTP server on a thread: the process's (or all processes') metrics + inbox gauges."""
+    from prometheus_client import start_http_server
+
+    from cashbook.metrics import InboxCollector, scrape_registry
+
+    server, _thread = start_http_server(port, addr=host, registry=scrape_registry([InboxCollector(pool.connection)]))
+    return server
 
 
 def _run_threads(threads: list[threading.Thread], stop: threading.Event | None = None) -> None:
@@ -107,15 +138,113 @@ def _run_threads(threads: list[threading.Thread], stop: threading.Event | None =
 def api_cmd(host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on (0.0.0.0: all)"),
             port: int = typer.Option(8000, "--port"),
             workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes"),
+            webhook_workers: int = typer.Option(
+                1, "--webhook-workers", min=0,
+                help="webhook worker processes started beside the API (`cashbook worker`); 0: none, run them"
+                     " yourself (or set CASHBOOK_API_WORKER_IN_PROCESS=true for a thread in each API process)"),
+            webhook_concurrency: int = typer.Option(2, "--webhook-concurrency", min=1,
+                                                    help="threads per webhook worker process"),
             forwarded_allow_ips: str | None = typer.Option(
                 None, "--forwarded-allow-ips",
-                help="load balancer addresses trusted for X-Forwarded-* (uvicorn's default: 127.0.0.1)")) -> None:
-    """Serve the billing API with uvicorn: N worker processes behind one port, each with its own pool.
+                help="load balancer addresses trusted for X-Forwarded-* (uvicorn's default: 127.0.0.1)"),
+            app_path: str = typer.Option("api.main:app", "--app", hidden=True,
+                                         help="ASGI app import string (benchmarks add a bare endpoint)"),
+            factory: bool = typer.Option(False, "--factory", hidden=True, help="--app names an app factory"),
+            ) -> None:
+    """Serve the billing API with uvicorn, and process webhooks in their own processes.
 
-    Several processes are safe: migrations take a lock, the inbox is claimed with SKIP LOCKED, idempotency keys
-    are rows in Postgres. Behind a load balancer, run more of these on more machines against the same Postgres.
+    Layout (docs/deploy.md): N uvicorn worker processes behind one port, each with its own pool, answering requests
+    only; `--webhook-workers` `cashbook worker` processes beside them process the inbox, so event processing never
+    competes with intake for the request processes' CPU (issue 15). Several processes are safe: migrations take a
+    lock, the inbox is claimed with SKIP LOCKED, idempotency keys are rows in Postgres. Metrics of every process are
+    summed on `/metrics` through a shared PROMETHEUS_MULTIPROC_DIR. Logs are JSON lines on stderr.
     """
     import uvicorn
 
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info",
-                forwarded_allow_ips=forwarded_allow_ips)
+    from cashbook.logs import configure_logging
+
+    configure_logging()
+    multiproc = _multiproc_dir()
+    if webhook_workers:
+        os.environ["CASHBOOK_API_WORKER_IN_PROCESS"] = "false"  # inherited by the uvicorn workers
+    children = _WebhookWorkers(webhook_workers, webhook_concurrency)
+    try:
+        children.start()
+        # log_config=None: uvicorn's loggers propagate to the JSON handler; our middleware writes the access line
+        uvicorn.run(app_path, host=host, port=port, workers=workers, factory=factory, log_config=None,
+                    log_level="info", access_log=False, forwarded_allow_ips=forwarded_allow_ips)
+    finally:
+        children.stop()
+        if multiproc is not None:
+            shutil.rmtree(multiproc, ignore_errors=True)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # not imported from cashbook.metrics: prometheus-client must load after it is set
+
+
+def _multiproc_dir() -> str | None:
+    """Point prometheus-client's multiprocess mode at a directory every child inherits.
+
+    The operator's PROMETHEUS_MULTIPROC_DIR is used (and emptied: values of a previous run must not be summed in);
+    otherwise a private temporary directory, removed at exit (returned so the caller removes it)."""
+    import tempfile
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    made = tempfile.mkdtemp(prefix="cashbook-prometheus-")
+    os.environ[MULTIPROC_ENV] = made
+    return made
+
+
+class _WebhookWorkers:
+    """`cashbook worker` child processes of `cashbook api`, restarted (after a pause) when one exits early."""
+
+    RESTART_PAUSE_SECONDS = 2.0
+
+    def __init__(self, count: int, concurrency: int) -> None:
+        self.count, self.concurrency = count, concurrency
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="webhook-workers", daemon=True)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "cashbook", "worker", "--concurrency", str(self.concurrency)])
+
+    def start(self) -> None:
+        if not self.count:
+            return
+        from cashbook.logs import get_logger
+
+        self.procs = [self._spawn() for _ in range(self.count)]
+        get_logger("cashbook.api").info("webhook workers started", processes=self.count,
+                                        threads_each=self.concurrency, pids=[p.pid for p in self.procs])
+        self.thread.start()
+
+    def _watch(self) -> None:
+        from cashbook.logs import get_logger
+
+        log = get_logger("cashbook.api")
+        while not self.stopping.wait(0.5):
+            for i, p in enumerate(self.procs):
+                if p.poll() is not None and not self.stopping.is_set():
+                    log.error("webhook worker exited; restarting", pid=p.pid, returncode=p.returncode)
+                    if self.stopping.wait(self.RESTART_PAUSE_SECONDS):
+                        return
+                    self.procs[i] = self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

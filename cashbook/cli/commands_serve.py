@@ -56,7 +56,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="interface every 
         # webhook events are processed by the worker processes, not by threads inside the API workers
         env = dict(env, CASHBOOK_API_WORKER_IN_PROCESS="false")
         parts += [
-            ("api", [*cli, "api", "--host", host, "--port", str(api_port), "--workers", str(api_workers)]),
+            ("api", [*cli, "api", "--host", host, "--port", str(api_port), "--workers", str(api_workers),
+                     "--webhook-workers", "0"]),  # the `worker` part below processes the inbox
             ("worker", [*cli, "worker", "--concurrency", str(worker_concurrency)]),
         ]
     stop = threading.Event()

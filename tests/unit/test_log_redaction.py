@@ -1,0 +1,85 @@
+"""cashbook/logs.py: every line is one JSON object, and no secret, token, card data or e-mail body survives —
+whether it was logged through structlog or the standard library, as a field, in the message, or in a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from cashbook.logs import (
+    bound,
+    configure_logging,
+    get_logger,
+    new_request_id,
+    scrub,
+    unconfigure_logging,
+    valid_request_id,
+)
+
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImF1ZCI6ImNhc2hib29rIn0.c2lnbmF0dXJlLXZhbHVl"
+SECRETS = {
+    "jwt": JWT, "sk": "sk_live_51HqLyjWDarjtT1zdp7dc", "rk": "rk_test_51HqLyjabc", "whsec": "whsec_abcDEF123456",
+    "pan": "4242424242424242", "pan_spaced": "4000 0566 5566 5556", "email": "ann.customer@example.com",
+    "db_password": "s3cr3t-pw", "slack": "T000/B000/XXXXXXXXXXXXXXXX", "hmac": "5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+}
+
+
+@pytest.fixture()
+def captured() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("DEBUG", json_lines=True, stream=stream)
+    try:
+        yield stream
+    finally:
+        unconfigure_logging()
+        structlog.contextvars.clear_contextvars()
+
+
+def lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_fields_messages_and_tracebacks_are_redacted(captured: io.StringIO) -> None:
+    log = get_logger("cashbook.test")
+    with bound(request_id="req-unit-1"):
+        log.info("checkout", authorization=f"Bearer {SECRETS['jwt']}", stripe_api_key=SECRETS["sk"],
+                 card={"number": SECRETS["pan"], "cvc": "123", "exp_month": 12, "brand": "visa"},
+                 body="Dear Ann, your invoice ...", note=f"key {SECRETS['rk']} for {SECRETS['email']}",
+                 url=f"postgresql://cashbook:{SECRETS['db_password']}@db:5432/cashbook", pan_int=4242424242424242)
+        logging.getLogger("stdlib.test").warning("signature t=1,v1=%s secret %s; card %s cvc: 321",
+                                                 SECRETS["hmac"], SECRETS["whsec"], SECRETS["pan_spaced"])
+        try:
+            raise RuntimeError(f"posting to https://hooks.slack.com/services/{SECRETS['slack']} for {JWT}")
+        except RuntimeError:
+            logging.getLogger("stdlib.test").exception("delivery failed")
+    out = captured.getvalue()
+    records = lines(captured)
+    assert len(records) == 3 and all(r["request_id"] == "req-unit-1" for r in records)
+    assert records[0]["card"] == "[REDACTED]" and records[0]["body"] == "[REDACTED]"
+    assert records[0]["authorization"] == "[REDACTED]" and records[0]["stripe_api_key"] == "[REDACTED]"
+    assert "[EMAIL]" in records[0]["note"] and "rk_[REDACTED]" in records[0]["note"]
+    assert records[0]["url"] == "postgresql://cashbook:[REDACTED]@db:5432/cashbook"
+    assert "cvc=[REDACTED]" in records[1]["event"] and "[PAN]" in records[1]["event"]
+    assert "Traceback" in records[2]["exception"] and "RuntimeError" in records[2]["exception"]
+    for name, secret in SECRETS.items():
+        assert secret not in out, name
+    assert "321" not in records[1]["event"] and "123" not in json.dumps(records[0])
+
+
+def test_ids_and_timestamps_are_not_mistaken_for_card_numbers() -> None:
+    text = ("evt_1234567890123456789 in_1QFoo2000000000000000 req_0123456789012345678901234567890 "
+            "2026-11-30T02:13:46.123456Z amount 100000 created 1764469026")
+    assert scrub(text) == text
+
+
+def test_request_ids_from_callers_are_plain_tokens_only() -> None:
+    assert valid_request_id("abc-123_x.y") == "abc-123_x.y"
+    for bad in ("", "has space", "new\nline", "x" * 65, "quote\"", None):
+        assert valid_request_id(bad) is None
+    rid = new_request_id()
+    assert rid.startswith("req_") and valid_request_id(rid) == rid and scrub(rid) == rid
