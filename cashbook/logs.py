@@ -124,6 +124,13 @@ def _pre_chain() -> list[Any]:
     ]
 
 
+def _redact_foreign(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Redact records that came from `logging`; structlog's own were redacted before they left structlog."""
+    if event_dict.get("_from_structlog"):
+        return event_dict
+    return redact(logger, method, event_dict)
+
+
 def formatter(*, json_lines: bool = True) -> structlog.stdlib.ProcessorFormatter:
     """The formatter that renders (and redacts) every record; tests attach it to their own handler."""
     renderer: Any = (structlog.processors.JSONRenderer(default=str) if json_lines
@@ -131,15 +138,35 @@ def formatter(*, json_lines: bool = True) -> structlog.stdlib.ProcessorFormatter
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_pre_chain(),
         processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,  # tracebacks become a string, then get redacted like the rest
-            redact,
+            _redact_foreign,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             renderer,
         ],
     )
 
 
+def _configure_structlog() -> None:
+    """structlog → the standard library, redacted before it leaves structlog.
+
+    Done on import, so a structlog line is never printed unredacted by structlog's default (stdout, console
+    renderer) in a process that did not call `configure_logging`, and any `logging` handler (pytest's capture, an
+    operator's) only ever sees redacted values."""
+    structlog.configure(
+        processors=[*_pre_chain()[:1], structlog.stdlib.filter_by_level, *_pre_chain()[1:],
+                    structlog.stdlib.PositionalArgumentsFormatter(),
+                    structlog.processors.StackInfoRenderer(),
+                    structlog.processors.format_exc_info,
+                    redact,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+_configure_structlog()
 _configured: dict[str, Any] = {}
 
 
@@ -156,14 +183,6 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
     key = {"level": level, "json": json_lines, "stream": id(stream)}
     if _configured == key:
         return
-    structlog.configure(
-        processors=[*_pre_chain()[:1], structlog.stdlib.filter_by_level, *_pre_chain()[1:],
-                    structlog.stdlib.PositionalArgumentsFormatter(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(json_lines=json_lines))
     handler.set_name("cashbook")

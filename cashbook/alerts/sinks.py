@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-import structlog
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from cashbook import metrics
+from cashbook.logs import get_logger
 
-log = structlog.get_logger("cashbook.alerts")
+log = get_logger("cashbook.alerts")
 
 PD_SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info"}
 

@@ -1,16 +1,22 @@
-"""Webhook endpoint throughput/latency vs. a bare endpoint, and a duplicate-delivery storm (issue 7).
+"""Webhooks in the layout `make api` ships: bare endpoint vs webhook intake, and a duplicate storm (issue 15).
 
-Run: `.venv/bin/python -m tests.bench.bench_webhooks [--runs 3] [--requests 4000] [--tool wrk|httpx]` from
-the repo root. Each run starts one uvicorn worker (its own process) against a fresh database on the test
-Postgres server (DATABASE_URL or the embedded one under .cashbook/test-pg) and writes all runs' figures into
-docs/BENCHMARKS.md.
+Run: `.venv/bin/python -m tests.bench.bench_webhooks [--runs 3] [--requests 4000]` from the repo root (under
+`nice -n 10` on a shared machine). Each run starts `cashbook api` exactly as `make api` does — one uvicorn worker
+process answering requests, one `cashbook worker` process (2 threads) beside it processing the inbox, JSON access
+logs on — plus a bare `{}` endpoint mounted on the same app for the baseline (`--app …:bench_app`), against a
+fresh database on the test Postgres server (DATABASE_URL or the embedded one under .cashbook/test-pg).
+
+Phases, same server, same tool, same pre-signed requests: (1) bare endpoint, 32 connections; (2) the webhook
+endpoint, 32 connections, while the worker process books the events it stores (every request is a distinct
+`invoice.paid`, so the worker is busy for the whole phase); (3) after draining, the duplicate storm: 1,000
+events × 10 deliveries, shuffled, 64 in flight, with the worker processing them as they land. Targets: webhook
+req/s ≥ 0.35 × bare, webhook p99 < 20 ms; storm p99 < 50 ms and processing lag (processed_at − received_at) p99
+< 1 s, exactly one ledger row per event.
 
 Load tool: `wrk` (C, one thread, `tests/bench/bench_webhooks_wrk.lua`) when it is on PATH — install it with
 `apt-get install -y wrk` (Debian/Ubuntu) — otherwise an asyncio + httpx client in this process. On a 2-core
-box a Python load generator competes with uvicorn for CPU, so the table reports the CPU seconds the load tool
-and the server each used: the comparison is only fair when the tool's share is small. Both endpoints get the
-same requests from the same tool in the same run: identical bodies and `Stripe-Signature` headers, signed
-before the clock starts, each event id distinct so every webhook request is a real durable insert.
+box a Python load generator competes with uvicorn for CPU, so the table reports the CPU seconds the load tool,
+the API process and the worker process each used per request.
 """
 
 from __future__ import annotations
@@ -47,16 +53,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def bench_app() -> Any:
-    """uvicorn factory: the real app plus a bare `{}` endpoint for the baseline, in the same process."""
+    """uvicorn factory (`cashbook api --app tests.bench.bench_webhooks:bench_app --factory`): the app exactly as
+    `api.main:app` builds it from the environment, logging included, plus a bare `{}` endpoint for the baseline."""
     from api.main import create_app
-    from api.settings import ApiSettings
+    from cashbook.logs import configure_logging
 
-    settings = ApiSettings(_env_file=None, env="test", stripe_webhook_secret=SECRET,  # type: ignore[call-arg]
-                           jwt_secret="bench-jwt-secret-0123456789abcdef",
-                           worker_in_process=os.environ["BENCH_WORKER"] == "1", worker_poll_seconds=0.05,
-                           rate_limit_enabled=False,  # measures intake throughput, not the limiter
-                           pool_min=4, pool_max=16)
-    app = create_app(settings, database_url=os.environ["BENCH_DATABASE_URL"])
+    configure_logging()
+    app = create_app()
 
     @app.post("/bare")
     async def bare() -> dict[str, Any]:
@@ -90,23 +93,42 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 class Server:
-    def __init__(self, db_url: str, worker: bool) -> None:
+    """`cashbook api` with `make api`'s defaults (1 uvicorn worker, 1 webhook worker process × 2 threads)."""
+
+    def __init__(self, db_url: str, log_path: Path) -> None:
         self.port = free_port()
-        env = dict(os.environ, BENCH_DATABASE_URL=db_url, BENCH_WORKER="1" if worker else "0")
+        env = dict(os.environ, DATABASE_URL=db_url, CASHBOOK_API_ENV="test", STRIPE_WEBHOOK_SECRET=SECRET,
+                   JWT_SECRET="bench-jwt-secret-0123456789abcdef", CASHBOOK_API_RATE_LIMIT_ENABLED="false",
+                   CASHBOOK_API_POOL_MIN="4", CASHBOOK_API_POOL_MAX="16", STRIPE_API_BASE="http://127.0.0.1:9")
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.bench.bench_webhooks:bench_app", "--host",
-             "127.0.0.1", "--port", str(self.port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env)
-        deadline = time.monotonic() + 60
+            [sys.executable, "-m", "cashbook", "api", "--app", "tests.bench.bench_webhooks:bench_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
+                    break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("bench server did not start")
+        else:
+            self.stop()
+            raise RuntimeError("bench server did not start")
+        kids = child_pids(self.proc.pid)  # the webhook worker process (uvicorn runs in this one with 1 worker)
+        if len(kids) != 1:
+            self.stop()
+            raise RuntimeError(f"expected one webhook worker process beside the API, found {kids}")
+        self.worker_pid = kids[0]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -114,9 +136,18 @@ class Server:
     def cpu(self) -> float:
         return proc_cpu_seconds(self.proc.pid)
 
+    def worker_cpu(self) -> float:
+        return proc_cpu_seconds(self.worker_pid)
+
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
 
 
 @dataclass(frozen=True)
@@ -131,6 +162,7 @@ class LoadResult:
     non2xx: int
     tool_cpu: float
     server_cpu: float
+    worker_cpu: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -158,7 +190,7 @@ def load_wrk(server: Server, path: str, reqs: list[tuple[str, bytes]], concurren
             for sig, body in reqs:
                 f.write(sig.encode() + b"\t" + body + b"\n")
         before_tool = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before_server = server.cpu()
+        before_server, before_worker = server.cpu(), server.worker_cpu()
         proc = subprocess.Popen(
             ["wrk", "-t1", f"-c{concurrency}", "-d120s", "--timeout", "30s", "-s", str(WRK_SCRIPT),
              server.url(path), "--", str(data), str(len(reqs))],
@@ -171,7 +203,7 @@ def load_wrk(server: Server, path: str, reqs: list[tuple[str, bytes]], concurren
                 proc.send_signal(signal.SIGINT)
         if proc.wait() != 0:
             raise RuntimeError(f"wrk failed: {''.join(out)}")
-        server_cpu = server.cpu() - before_server
+        server_cpu, worker_cpu = server.cpu() - before_server, server.worker_cpu() - before_worker
         after_tool = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in out if x.startswith("BENCH_JSON "))
     r = json.loads(line.removeprefix("BENCH_JSON "))
@@ -179,7 +211,7 @@ def load_wrk(server: Server, path: str, reqs: list[tuple[str, bytes]], concurren
         raise RuntimeError(f"wrk did not complete every request: {r}")
     tool_cpu = (after_tool.ru_utime - before_tool.ru_utime) + (after_tool.ru_stime - before_tool.ru_stime)
     return LoadResult("wrk", r["requests"], r["duration_us"] / 1e6, r["p50_us"] / 1000, r["p99_us"] / 1000,
-                      r["non2xx"], tool_cpu, server_cpu)
+                      r["non2xx"], tool_cpu, server_cpu, worker_cpu)
 
 
 async def _load_httpx(url: str, reqs: list[tuple[str, bytes]], concurrency: int) -> tuple[float, list[float], int]:
@@ -208,12 +240,13 @@ async def _load_httpx(url: str, reqs: list[tuple[str, bytes]], concurrency: int)
 
 def load_httpx(server: Server, path: str, reqs: list[tuple[str, bytes]], concurrency: int) -> LoadResult:
     before_tool = resource.getrusage(resource.RUSAGE_SELF)
-    before_server = server.cpu()
+    before_server, before_worker = server.cpu(), server.worker_cpu()
     seconds, lat, errors = asyncio.run(_load_httpx(server.url(path), reqs, concurrency))
-    server_cpu = server.cpu() - before_server
+    server_cpu, worker_cpu = server.cpu() - before_server, server.worker_cpu() - before_worker
     after_tool = resource.getrusage(resource.RUSAGE_SELF)
     tool_cpu = (after_tool.ru_utime - before_tool.ru_utime) + (after_tool.ru_stime - before_tool.ru_stime)
-    return LoadResult("httpx", len(reqs), seconds, pct(lat, 50), pct(lat, 99), errors, tool_cpu, server_cpu)
+    return LoadResult("httpx", len(reqs), seconds, pct(lat, 50), pct(lat, 99), errors, tool_cpu, server_cpu,
+                      worker_cpu)
 
 
 def load(tool: str, server: Server, path: str, reqs: list[tuple[str, bytes]], concurrency: int) -> LoadResult:
@@ -230,21 +263,22 @@ def count(db: str, sql: str) -> Any:
         return conn.execute(sql).fetchone()
 
 
-def endpoint_run(tool: str, db: str, n_requests: int, concurrency: int) -> tuple[LoadResult, LoadResult, int]:
-    """Bare then webhook, same server, same tool, same signed requests; worker off. Returns (bare, hook, stored)."""
-    server = Server(db, worker=False)
-    try:
-        warm = signed([make_event("in_warm") for _ in range(300)])
-        load(tool, server, "/bare", warm, concurrency)
-        load(tool, server, "/api/webhooks/stripe", warm, concurrency)
-        reqs = signed([make_event(f"in_bench_{i}") for i in range(n_requests)])
-        bare = load(tool, server, "/bare", reqs, concurrency)
-        hook = load(tool, server, "/api/webhooks/stripe", reqs, concurrency)
-    finally:
-        server.stop()
-    stored = count(db, "SELECT count(*) FROM webhook_events"
-                       " WHERE payload->'data'->'object'->>'id' LIKE 'in_bench_%'")[0]
-    return bare, hook, stored
+def wait_drained(db: str, timeout: float = 300) -> float:
+    """Seconds until no inbox event is waiting (pending or failed)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if count(db, "SELECT count(*) FROM webhook_events WHERE status IN ('pending', 'failed')")[0] == 0:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    bare: LoadResult
+    hook: LoadResult
+    stored: int
+    processed_during: int  # webhook events the worker had booked when the webhook phase ended
 
 
 @dataclass(frozen=True)
@@ -261,25 +295,33 @@ class StormResult:
     drained_s: float
 
 
-def storm_run(tool: str, db: str, events: int, copies: int, concurrency: int) -> StormResult:
-    """`events` distinct `invoice.paid` events, each delivered `copies` times, shuffled; in-process worker on."""
+def endpoint_phase(server: Server, tool: str, db: str, n_requests: int, concurrency: int) -> EndpointResult:
+    """Bare then webhook, same server, same tool, same signed requests; the worker books the webhook events."""
+    warm = signed([make_event("in_warm") for _ in range(300)])
+    load(tool, server, "/bare", warm, concurrency)
+    load(tool, server, "/api/webhooks/stripe", warm, concurrency)
+    wait_drained(db)
+    reqs = signed([make_event(f"in_bench_{i}") for i in range(n_requests)])
+    bare = load(tool, server, "/bare", reqs, concurrency)
+    hook = load(tool, server, "/api/webhooks/stripe", reqs, concurrency)
+    processed_during = count(db, "SELECT count(*) FROM webhook_events WHERE status = 'processed'"
+                                 " AND payload->'data'->'object'->>'id' LIKE 'in_bench_%'")[0]
+    stored = count(db, "SELECT count(*) FROM webhook_events"
+                       " WHERE payload->'data'->'object'->>'id' LIKE 'in_bench_%'")[0]
+    return EndpointResult(bare, hook, stored, processed_during)
+
+
+def storm_phase(server: Server, tool: str, db: str, events: int, copies: int, concurrency: int) -> StormResult:
+    """`events` distinct `invoice.paid` events, each delivered `copies` times, shuffled; the worker process books
+    them while they arrive."""
+    wait_drained(db)
+    with psycopg.connect(db, autocommit=True) as conn:  # the endpoint phase's rows would blur the lag figures
+        conn.execute("TRUNCATE webhook_events, ledger_entries, payment_attempts")
     bodies = [make_event(f"in_storm_{i:05d}") for i in range(events)]
     deliveries = [b for b in bodies for _ in range(copies)]
     random.Random(7).shuffle(deliveries)
-    with psycopg.connect(db, autocommit=True) as conn:  # the endpoint phase's events would be processed first
-        conn.execute("TRUNCATE webhook_events, ledger_entries, payment_attempts")
-    server = Server(db, worker=True)
-    try:
-        result = load(tool, server, "/api/webhooks/stripe", signed(deliveries), concurrency)
-        storm_end = time.time()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if count(db, "SELECT count(*) FROM webhook_events WHERE status NOT IN ('processed', 'ignored')")[0] == 0:
-                break
-            time.sleep(0.1)
-        drained_s = time.time() - storm_end
-    finally:
-        server.stop()
+    result = load(tool, server, "/api/webhooks/stripe", signed(deliveries), concurrency)
+    drained_s = wait_drained(db)
     with psycopg.connect(db) as conn:
         inbox, processed = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'processed') FROM webhook_events").fetchone()
@@ -306,10 +348,10 @@ def drop_db(admin: str, name: str) -> None:
 
 def fmt_row(label: str, r: LoadResult) -> str:
     return (f"| {label} | {r.rps:.0f} | {r.p50:.1f} | {r.p99:.1f} | {r.non2xx} | {r.tool_cpu / r.requests * 1e6:.0f}"
-            f" | {r.server_cpu / r.requests * 1e6:.0f} |")
+            f" | {r.server_cpu / r.requests * 1e6:.0f} | {r.worker_cpu / r.requests * 1e6:.0f} |")
 
 
-def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 8, storm_events: int = 1000,
+def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_events: int = 1000,
          storm_copies: int = 10, storm_concurrency: int = 64, tool: str | None = None, write: bool = True) -> None:
     tool = tool or ("wrk" if shutil.which("wrk") else "httpx")
     admin = server_url()
@@ -319,54 +361,69 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 8, storm_even
     tool_desc = ("wrk 4.1 (one thread, Lua script with pre-signed bodies)" if tool == "wrk"
                  else "asyncio + httpx client in the bench process (wrk not installed: `apt-get install -y wrk`)")
     lines: list[str] = [
-        f"Load tool: {tool_desc}. One uvicorn worker (uvloop + httptools), 2 cores shared with other engineers'"
-        f" jobs; Postgres synchronous_commit={sync_commit}, fsync={fsync}: every accepted webhook is a durable"
-        f" insert. {n_requests} requests per endpoint per run, {concurrency} in flight, distinct event ids,"
-        f" after 300 warm-up requests each. µs CPU/req = CPU time of the load tool / of the uvicorn process"
-        " per request (Postgres backends not counted).",
+        f"Layout: `cashbook api` as `make api` ships it — 1 uvicorn worker process (uvloop + httptools) answering"
+        " requests, 1 `cashbook worker` process (2 threads) beside it processing the inbox, JSON access log lines"
+        f" on. Load tool: {tool_desc}. 2 cores shared with other engineers' jobs (load average below); Postgres"
+        f" synchronous_commit={sync_commit}, fsync={fsync}: every accepted webhook is a durable insert."
+        f" {n_requests} requests per endpoint per run, {concurrency} connections, distinct event ids, after 300"
+        " warm-up requests each; during the webhook phase the worker books the events as they land."
+        " µs CPU/req = CPU time of the load tool / the API process / the worker process per request (Postgres"
+        " backends not counted).",
         "",
         "| run | load avg (1 min) at start | endpoint | req/s | p50 ms | p99 ms | non-2xx | tool µs CPU/req"
-        " | server µs CPU/req |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " | API µs CPU/req | worker µs CPU/req |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: list[str] = []
     storms: list[str] = []
     exact = True
+    log_dir = Path(tempfile.mkdtemp(prefix="bench_webhooks_logs_"))
     for run in range(1, runs + 1):
         load1 = os.getloadavg()[0]
         name, db = fresh_db(admin)
         try:
-            bare, hook, stored = endpoint_run(tool, db, n_requests, concurrency)
-            storm = storm_run(tool, db, storm_events, storm_copies, storm_concurrency)
+            server = Server(db, log_dir / f"run{run}.log")
+            try:
+                ep = endpoint_phase(server, tool, db, n_requests, concurrency)
+                storm = storm_phase(server, tool, db, storm_events, storm_copies, storm_concurrency)
+            finally:
+                server.stop()
         finally:
             drop_db(admin, name)
+        bare, hook = ep.bare, ep.hook
         print(f"run {run}: bare {bare}\n        hook {hook}\n        storm {storm}", flush=True)
         lines.append(f"| {run} | {load1:.2f} | " + fmt_row("bare `{}`", bare).removeprefix("| "))
         lines.append(f"| {run} | | " + fmt_row("webhook (verify + insert)", hook).removeprefix("| "))
-        ok = "OK" if hook.rps / bare.rps >= 0.25 and hook.p99 < 50 else "MISSED"
-        summary.append(f"- run {run}: ratio webhook/bare **{hook.rps / bare.rps:.2f}×** (target ≥ 0.25×),"
-                       f" webhook p99 **{hook.p99:.1f} ms** (target < 50 ms) → {ok}; webhook events stored"
-                       f" {stored} of {n_requests} sent ({n_requests - stored} lost)")
+        ratio = hook.rps / bare.rps
+        ok = "OK" if ratio >= 0.35 and hook.p99 < 20 else "MISSED"
+        summary.append(f"- run {run}: ratio webhook/bare **{ratio:.2f}×** (target ≥ 0.35×), webhook p99"
+                       f" **{hook.p99:.1f} ms** (target < 20 ms) → {ok}; stored {ep.stored} of {n_requests} sent"
+                       f" ({n_requests - ep.stored} lost), {ep.processed_during} already booked by the worker when"
+                       " the phase ended")
         lost, duplicated = storm_events - storm.ledger_distinct, storm.ledger_rows - storm.ledger_distinct
         exact &= lost == 0 and duplicated == 0 and storm.ledger_rows == storm_events
         s = storm.load
+        storm_ok = "OK" if s.p99 < 50 and storm.lag_p99 < 1000 else "MISSED"
         storms.append(
             f"| {run} | {s.rps:.0f} | {s.p50:.1f} | {s.p99:.1f} | {s.non2xx} | {storm.inbox} | {storm.processed}"
             f" | {storm.ledger_rows} | {lost} | {duplicated} | {storm.lag_p50:.0f} | {storm.lag_p99:.0f}"
-            f" | {storm.lag_max:.0f} | {storm.drained_s:.1f} |")
+            f" | {storm.lag_max:.0f} | {storm.drained_s:.1f} | {storm_ok} |")
     lines += ["", *summary, "",
               f"Duplicate storm: {storm_events} distinct `invoice.paid` events × {storm_copies} deliveries"
-              f" ({storm_events * storm_copies}), shuffled, {storm_concurrency} in flight, same tool, in-process"
-              " worker on (competing for the same process and cores). Processing lag = processed_at − received_at"
-              " of each inbox row; drained = seconds after the last delivery until nothing is pending.",
+              f" ({storm_events * storm_copies}), shuffled, {storm_concurrency} in flight, same tool and server, the"
+              " webhook worker in its own process booking events as they land. Processing lag = processed_at −"
+              " received_at of each inbox row; drained = seconds after the last delivery until nothing is pending."
+              " Targets: p99 < 50 ms, lag p99 < 1,000 ms.",
               "",
               "| run | req/s | p50 ms | p99 ms | non-2xx | inbox rows | processed | ledger rows | lost | duplicated"
-              " | lag p50 ms | lag p99 ms | lag max ms | drained s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *storms]
+              " | lag p50 ms | lag p99 ms | lag max ms | drained s | targets |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *storms]
     if not write:
         print("\n".join(lines))
     else:
-        write_section("webhooks", "Billing API webhooks (tests/bench/bench_webhooks.py)", "\n".join(lines))
+        write_section("webhooks", "Billing API webhooks in the shipped layout (tests/bench/bench_webhooks.py)",
+                      "\n".join(lines))
+    shutil.rmtree(log_dir, ignore_errors=True)
     assert exact, "exactly-once violated"
 
 
@@ -376,6 +433,8 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--tool", choices=["wrk", "httpx"], default=None)
     ap.add_argument("--storm-events", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=32, help="connections for the bare/webhook phases")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     a = ap.parse_args()
-    main(runs=a.runs, n_requests=a.requests, tool=a.tool, storm_events=a.storm_events, write=not a.no_write)
+    main(runs=a.runs, n_requests=a.requests, concurrency=a.concurrency, tool=a.tool, storm_events=a.storm_events,
+         write=not a.no_write)
