@@ -20,6 +20,7 @@ CVC values and e-mail addresses — including exception tracebacks, which are re
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ import uuid
 from collections.abc import Iterator, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 REDACTED = "[REDACTED]"
@@ -60,6 +62,13 @@ _SCRUB: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Every pattern above starts with (or, for card numbers, contains) one of these: a string with none of them is
+# returned as is after one scan, instead of eleven. Most values (routes, ids, event names) take that path.
+_TRIGGER = re.compile(r"(?i)bearer|basic|eyJ|sk_|rk_|whsec_|v[01]=|://|pass|pwd|secret|token|api_key|cvc|cvv|csc"
+                      r"|hooks\.slack|pagerduty|\d(?:[ \-]?\d){12}|@")
+
+
+@functools.lru_cache(maxsize=1024)
 def _secret_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
@@ -69,6 +78,8 @@ def _secret_key(key: object) -> bool:
 
 def scrub(text: str) -> str:
     """Mask every secret-looking part of one string (patterns above)."""
+    if _TRIGGER.search(text) is None:
+        return text
     for pattern, replacement in _SCRUB:
         text = pattern.sub(replacement, text)
     return text
@@ -77,6 +88,8 @@ def scrub(text: str) -> str:
 def _clean(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub(value)
+    if type(value) is float or value is None or type(value) is bool:
+        return value
     if depth > 6:  # nothing we log is this deep; refuse to walk further rather than leak
         return REDACTED
     if isinstance(value, dict):
@@ -92,11 +105,15 @@ def _clean(value: Any, depth: int = 0) -> Any:
 
 # keys structlog and we set ourselves: never masked by name (their values are still scrubbed)
 _OWN_KEYS = frozenset({"event", "timestamp", "level", "logger", "request_id", "exception", "stack"})
+# values we generate ourselves, which cannot carry anything secret: not even scanned
+_TRUSTED = frozenset({"timestamp", "level", "logger", "pid", "_record", "_from_structlog"})
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: drop secret values by key, scrub every string value (see the module docstring)."""
     for key in list(event_dict):
+        if key in _TRUSTED:
+            continue
         value = event_dict[key]
         if key not in _OWN_KEYS and _secret_key(key):
             event_dict[key] = REDACTED
@@ -124,6 +141,11 @@ def _pre_chain() -> list[Any]:
     ]
 
 
+def _dumps(value: Any, **_kw: Any) -> str:
+    """orjson: several times faster than `json.dumps`, and there is one line per request."""
+    return orjson.dumps(value, default=str).decode()
+
+
 def _redact_foreign(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Redact records that came from `logging`; structlog's own were redacted before they left structlog."""
     if event_dict.get("_from_structlog"):
@@ -133,7 +155,7 @@ def _redact_foreign(logger: Any, method: str, event_dict: MutableMapping[str, An
 
 def formatter(*, json_lines: bool = True) -> structlog.stdlib.ProcessorFormatter:
     """The formatter that renders (and redacts) every record; tests attach it to their own handler."""
-    renderer: Any = (structlog.processors.JSONRenderer(default=str) if json_lines
+    renderer: Any = (structlog.processors.JSONRenderer(serializer=_dumps) if json_lines
                      else structlog.dev.ConsoleRenderer(colors=False))
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_pre_chain(),

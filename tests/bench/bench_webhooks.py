@@ -38,6 +38,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -336,9 +337,8 @@ def fresh_db(admin: str) -> tuple[str, str]:
     name = "cbbench_" + uuid.uuid4().hex[:10]
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(admin)
-    info["dbname"] = name
-    return name, psycopg.conninfo.make_conninfo(**info)
+    parts = urlsplit(admin)  # a URL: the API's settings take DATABASE_URL only in that form
+    return name, urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def drop_db(admin: str, name: str) -> None:
