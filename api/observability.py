@@ -8,8 +8,9 @@ rate limiter, CORS or the body limits answer:
   `scope["state"]`, it is also the id the audit trail records (api/audit.py reads it from there); it is bound to
   every log line of the request (structlog context variables) and returned in the `X-Request-ID` response header;
   the webhook route stores it with the inbox row so the worker logs that event's processing under the same id;
-- one `request` log line per request: method, route template, status, duration — never the query string, headers
-  or body (they may carry tokens or personal data);
+- one `request` log line per request: method, route template, status, duration, plus what a route put in
+  `scope["state"]["log_fields"]` (the webhook route: event id, type, duplicate) — never the query string,
+  headers or body (they may carry tokens or personal data);
 - `cashbook_http_requests_total` and `cashbook_http_request_duration_seconds` by method, route *template*
   (`/api/billing/history`, not the URL with its ids) and status; paths no route matched count as `<unmatched>`
   so scanners cannot grow the label set.
@@ -76,8 +77,9 @@ class RequestContextMiddleware:
             metrics.HTTP_REQUESTS.labels(method, route, code).inc()
             metrics.HTTP_LATENCY.labels(method, route, code).observe(elapsed)
             if self.access_log and route != "/metrics":
+                extra = scope["state"].get("log_fields") or {}  # e.g. the webhook route's event id
                 _log.info("request", method=method, route=route, status=status,
-                          duration_ms=round(elapsed * 1000, 2))
+                          duration_ms=round(elapsed * 1000, 2), **extra)
             structlog.contextvars.reset_contextvars(**tokens)
 
 

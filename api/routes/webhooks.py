@@ -17,11 +17,9 @@ from api.problems import Problem
 from api.schemas.billing import WebhookAck
 from api.services import inbox
 from cashbook import metrics
-from cashbook.logs import get_logger
 
 ACK_NEW = b'{"received":true,"duplicate":false}'
 ACK_DUPLICATE = b'{"received":true,"duplicate":true}'
-_log = get_logger("cashbook.webhooks")
 
 
 @asynccontextmanager
@@ -52,9 +50,11 @@ async def stripe_webhook(request: Request) -> Response:
         raise Problem(400, "missing_signature", "Stripe-Signature header is required")
     payload = await inbox.read_capped(request, state.settings.webhook_max_body_bytes)
     event = inbox.parse_verified(payload, header, state.webhook_secrets, state.settings.webhook_tolerance_seconds)
-    new = await inbox.store(state.inbox_pool, event, payload, request.scope.get("state", {}).get("request_id"))
+    scope_state = request.scope.get("state", {})
+    new = await inbox.store(state.inbox_pool, event, payload, scope_state.get("request_id"))
     metrics.WEBHOOKS_RECEIVED.labels("false" if new else "true").inc()
-    _log.info("webhook stored" if new else "webhook duplicate", event_id=event.id, event_type=event.type)
+    # on the request's access line (api/observability.py): one log line per delivery, not two
+    scope_state["log_fields"] = {"event_id": event.id, "event_type": event.type, "duplicate": not new}
     if new and state.wakeup is not None:
         state.wakeup.set()
     return Response(ACK_NEW if new else ACK_DUPLICATE, media_type="application/json")

@@ -63,16 +63,15 @@ def test_request_id_follows_a_webhook_to_its_ledger_row_and_no_secret_is_logged(
 
     traced = [r for r in records if r.get("request_id") == "obs-req-0001"]
     events = {(r["logger"], r["event"]) for r in traced}
-    assert ("cashbook.webhooks", "webhook stored") in events  # intake, in an API worker
-    assert ("cashbook.api", "request") in events  # its access line
+    assert ("cashbook.api", "request") in events  # intake: the delivery's access line, in an API worker
     assert ("cashbook.worker", "webhook event processed") in events  # processing, in a webhook worker process
     assert ("cashbook.ledger", "ledger entry recorded") in events  # the effect
     ledger = next(r for r in traced if r["event"] == "ledger entry recorded")
     assert ledger["stripe_id"] == "in_obs_1" and ledger["event_id"] == event["id"] and ledger["type"] == "payment"
-    intake_pid = next(r["pid"] for r in traced if r["event"] == "webhook stored")
-    assert ledger["pid"] != intake_pid  # processed outside the request process (issue 15)
     access = next(r for r in traced if r["event"] == "request")
     assert access["route"] == "/api/webhooks/stripe" and access["status"] == 200 and access["method"] == "POST"
+    assert (access["event_id"], access["event_type"], access["duplicate"]) == (event["id"], "invoice.paid", False)
+    assert ledger["pid"] != access["pid"]  # processed outside the request process (issue 15)
     assert any(r.get("request_id") == "obs-req-0002" and r["event"] == "request"
                and r["route"] == "/api/billing/status" for r in records)
     assert any(r["event"] == "request" and r["status"] == 401 for r in records)
