@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export CASHBOOK_HOME ?= $(CURDIR)/.cashbook
 export DAGSTER_HOME ?= $(CASHBOOK_HOME)/dagster
 
-.PHONY: install demo test lint ui api worker prod-local bench clean stop
+.PHONY: install demo test lint ui api worker prod-local walkthrough bench clean stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PY)" || { echo "cashbook needs Python 3.11 or newer on PATH (python3.11, python3.12 or python3)"; exit 1; }
@@ -38,7 +38,8 @@ lint: install
 ui: install
 	$(BIN)/cashbook dagster dev --host 127.0.0.1 --port 3000
 
-## make api: the billing API on http://127.0.0.1:8000, in development mode (dev secrets) unless
+## make api: the billing API on http://127.0.0.1:8000 (one uvicorn worker) plus one webhook worker process
+## (docs/deploy.md), in development mode (dev secrets) unless
 ## CASHBOOK_API_ENV says otherwise; the `cashbook api` command alone defaults to production behaviour
 api: install
 	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook api
@@ -51,6 +52,10 @@ worker: install
 ## Like make api, development secrets unless CASHBOOK_API_ENV says otherwise; `cashbook serve` alone is production.
 prod-local: install
 	CASHBOOK_API_ENV=$${CASHBOOK_API_ENV:-dev} $(BIN)/cashbook serve
+
+## make walkthrough: the README's billing-API walkthrough as a script (localstripe + API, waits, cleans up)
+walkthrough: install
+	bash docs/walkthrough.sh
 
 ## make bench: every benchmark under tests/bench; results go to docs/BENCHMARKS.md
 bench: install

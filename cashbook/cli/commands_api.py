@@ -57,7 +57,9 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
                metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535,
                                                        help="serve Prometheus metrics on this port (/metrics)"),
                metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
-                                                help="interface of the metrics port (0.0.0.0: all)")
+                                                help="interface of the metrics port (0.0.0.0: all)"),
+               parent_pid: int | None = typer.Option(None, "--parent-pid", hidden=True,
+                                                     help="stop when this process is gone (`cashbook api`'s children)"),
                ) -> None:
     """Process the webhook inbox and email outbox in a separate process (several may run).
 
@@ -103,6 +105,8 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
+            if parent_pid is not None:  # a `cashbook api` killed with SIGKILL must not leave its workers running
+                threading.Thread(target=_stop_when_orphaned, args=(parent_pid, stop), daemon=True).start()
             log.info("worker started", threads=concurrency, metrics_port=metrics_port)
             _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop),
                                            name=f"worker-{i}") for i, w in enumerate(workers)], stop)
@@ -110,6 +114,12 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
         finally:
             if metrics_server is not None:
                 metrics_server.shutdown()
+
+
+def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:
+            stop.set()
 
 
 def _serve_metrics(pool: Any, host: str, port: int) -> Any:
@@ -213,7 +223,8 @@ class _WebhookWorkers:
         self.thread = threading.Thread(target=self._watch, name="webhook-workers", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cashbook", "worker", "--concurrency", str(self.concurrency)])
+        return subprocess.Popen([sys.executable, "-m", "cashbook", "worker", "--concurrency", str(self.concurrency),
+                                 "--parent-pid", str(os.getpid())])
 
     def start(self) -> None:
         if not self.count:
