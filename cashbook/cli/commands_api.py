@@ -60,6 +60,8 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
                                                 help="interface of the metrics port (0.0.0.0: all)"),
                parent_pid: int | None = typer.Option(None, "--parent-pid", hidden=True,
                                                      help="stop when this process is gone (`cashbook api`'s children)"),
+               nice: int = typer.Option(0, "--nice", min=0, max=19,
+                                        help="lower this process's CPU priority by this much (os.nice)"),
                ) -> None:
     """Process the webhook inbox and email outbox in a separate process (several may run).
 
@@ -78,6 +80,8 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
 
     configure_logging()
     log = get_logger("cashbook.worker")
+    if nice:
+        os.nice(nice)
     s = ApiSettings()
     core = get_settings()
     with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 1) as pool:
@@ -154,6 +158,10 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host", help="interface to l
                      " yourself (or set CASHBOOK_API_WORKER_IN_PROCESS=true for a thread in each API process)"),
             webhook_concurrency: int = typer.Option(2, "--webhook-concurrency", min=1,
                                                     help="threads per webhook worker process"),
+            webhook_nice: int = typer.Option(
+                5, "--webhook-nice", min=0, max=19,
+                help="CPU priority below the API's for the webhook workers: on a shared machine, intake (the 200"
+                     " Stripe waits for) wins; processing uses what is left and catches up between bursts"),
             forwarded_allow_ips: str | None = typer.Option(
                 None, "--forwarded-allow-ips",
                 help="load balancer addresses trusted for X-Forwarded-* (uvicorn's default: 127.0.0.1)"),
@@ -177,7 +185,7 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host", help="interface to l
     multiproc = _multiproc_dir()
     if webhook_workers:
         os.environ["CASHBOOK_API_WORKER_IN_PROCESS"] = "false"  # inherited by the uvicorn workers
-    children = _WebhookWorkers(webhook_workers, webhook_concurrency)
+    children = _WebhookWorkers(webhook_workers, webhook_concurrency, webhook_nice)
     try:
         children.start()
         # log_config=None: uvicorn's loggers propagate to the JSON handler; our middleware writes the access line
@@ -216,15 +224,15 @@ class _WebhookWorkers:
 
     RESTART_PAUSE_SECONDS = 2.0
 
-    def __init__(self, count: int, concurrency: int) -> None:
-        self.count, self.concurrency = count, concurrency
+    def __init__(self, count: int, concurrency: int, nice: int = 0) -> None:
+        self.count, self.concurrency, self.nice = count, concurrency, nice
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="webhook-workers", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "cashbook", "worker", "--concurrency", str(self.concurrency),
-                                 "--parent-pid", str(os.getpid())])
+                                 "--parent-pid", str(os.getpid()), "--nice", str(self.nice)])
 
     def start(self) -> None:
         if not self.count:

@@ -104,7 +104,7 @@ def child_pids(pid: int) -> list[int]:
 class Server:
     """`cashbook api` with `make api`'s defaults (1 uvicorn worker, 1 webhook worker process × 2 threads)."""
 
-    def __init__(self, db_url: str, log_path: Path) -> None:
+    def __init__(self, db_url: str, log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         env = dict(os.environ, DATABASE_URL=db_url, CASHBOOK_API_ENV="test", STRIPE_WEBHOOK_SECRET=SECRET,
                    JWT_SECRET="bench-jwt-secret-0123456789abcdef", CASHBOOK_API_RATE_LIMIT_ENABLED="false",
@@ -113,7 +113,7 @@ class Server:
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cashbook", "api", "--app", "tests.bench.bench_webhooks:bench_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", "127.0.0.1", "--port", str(self.port), *extra_args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -352,7 +352,8 @@ def fmt_row(label: str, r: LoadResult) -> str:
 
 
 def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_events: int = 1000,
-         storm_copies: int = 10, storm_concurrency: int = 64, tool: str | None = None, write: bool = True) -> None:
+         storm_copies: int = 10, storm_concurrency: int = 64, tool: str | None = None, write: bool = True,
+         api_args: tuple[str, ...] = ()) -> None:
     tool = tool or ("wrk" if shutil.which("wrk") else "httpx")
     admin = server_url()
     with psycopg.connect(admin) as conn:
@@ -382,7 +383,7 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_eve
         load1 = os.getloadavg()[0]
         name, db = fresh_db(admin)
         try:
-            server = Server(db, log_dir / f"run{run}.log")
+            server = Server(db, log_dir / f"run{run}.log", api_args)
             try:
                 ep = endpoint_phase(server, tool, db, n_requests, concurrency)
                 storm = storm_phase(server, tool, db, storm_events, storm_copies, storm_concurrency)
@@ -434,7 +435,9 @@ if __name__ == "__main__":
     ap.add_argument("--tool", choices=["wrk", "httpx"], default=None)
     ap.add_argument("--storm-events", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=32, help="connections for the bare/webhook phases")
+    ap.add_argument("--api-arg", action="append", default=[],
+                    help="extra `cashbook api` argument (e.g. --api-arg=--webhook-nice=0); default: make api's layout")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     a = ap.parse_args()
     main(runs=a.runs, n_requests=a.requests, concurrency=a.concurrency, tool=a.tool, storm_events=a.storm_events,
-         write=not a.no_write)
+         write=not a.no_write, api_args=tuple(a.api_arg))
