@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
 
-from api.deps import AdminDep, AuditDep, PoolDep, limit_admin
+from api.deps import AdminDep, AuditDep, PoolDep, SettingsDep, limit_admin
 from api.openapi import ADMIN_READ, ADMIN_WRITE
-from api.schemas.admin import AlertOut, DiscrepancyOut, ResolutionOut, ResolveIn, WebhookEventOut
+from api.problems import Problem
+from api.schemas.admin import (
+    AlertOut,
+    DecisionIn,
+    DiscrepancyOut,
+    ManualPaymentIn,
+    ManualPaymentOut,
+    ManualPaymentPage,
+    RejectIn,
+    ResolutionOut,
+    ResolveIn,
+    WebhookEventOut,
+)
 from api.services.admin import AdminService
+from api.services.admin_payments import ManualPayments
+from api.services.idempotency import MAX_KEY_LEN, Idempotency
 
 
 def admin_service(pool: PoolDep) -> AdminService:
@@ -17,6 +32,31 @@ def admin_service(pool: PoolDep) -> AdminService:
 
 
 ServiceDep = Annotated[AdminService, Depends(admin_service)]
+
+
+def manual_payments(pool: PoolDep, settings: SettingsDep) -> ManualPayments:
+    return ManualPayments(pool, settings)
+
+
+ManualDep = Annotated[ManualPayments, Depends(manual_payments)]
+
+
+def admin_idempotency(request: Request, pool: PoolDep, admin: AdminDep, settings: SettingsDep,
+                      idempotency_key: Annotated[str | None, Header(
+                          alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LEN,
+                          description="Required: the same key and body replay the stored answer (24 h, per admin);"
+                                      " the same key with another body is 409.")] = None) -> Idempotency:
+    """Money-moving admin POSTs require the key (fail closed: a retried click must not pay twice)."""
+    if idempotency_key is None:
+        raise Problem(400, "idempotency_key_required", "this request moves money: send an Idempotency-Key header")
+    # keys are scoped per admin, apart from the same person's billing keys
+    return Idempotency(pool, f"admin:{admin.user_id}", idempotency_key, request.method, request.url.path,
+                       settings.idempotency_ttl_hours, request.app.state.lease_seconds)
+
+
+AdminIdempotencyDep = Annotated[Idempotency, Depends(admin_idempotency)]
+MpId = Annotated[str, Path(pattern=r"^mp_[A-Za-z0-9]{1,64}$")]
+Cursor = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_=-]{1,600}$")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 # printable text only: a NUL byte cannot reach Postgres (it answered 500 to the fuzzer)
 _TEXT = r"^[^\x00-\x1f\x7f]{1,200}$"
@@ -67,3 +107,40 @@ def webhooks(_: AdminDep, svc: ServiceDep,
              responses=ADMIN_WRITE)
 def requeue(event_id: EventId, _: AdminDep, svc: ServiceDep, audit: AuditDep) -> None:
     svc.requeue_webhook(event_id, audit)
+
+
+# -- manual payments (issue 13) -------------------------------------------------------------------------
+@router.post("/payments/manual", status_code=201, response_model=ManualPaymentOut, responses=ADMIN_WRITE,
+             summary="Record a manual payment or adjustment (Idempotency-Key required; four-eyes above the"
+                     " approval threshold)")
+def create_manual_payment(body: ManualPaymentIn, admin: AdminDep, svc: ManualDep, audit: AuditDep,
+                          idem: AdminIdempotencyDep) -> JSONResponse:
+    return idem.run(body, lambda op: svc.create(body, admin.user_id, audit, op), 201)
+
+
+@router.get("/payments/manual", response_model=ManualPaymentPage, responses=ADMIN_READ,
+            summary="Manual payments, newest first (cursor pagination)")
+def list_manual_payments(_: AdminDep, svc: ManualDep,
+                         status: Literal["recorded", "pending_approval", "rejected"] | None = None,
+                         limit: Limit = 100, cursor: Cursor = None) -> ManualPaymentPage:
+    return svc.list(status, limit, cursor)
+
+
+@router.get("/payments/manual/{mp_id}", response_model=ManualPaymentOut, responses=ADMIN_WRITE)
+def get_manual_payment(mp_id: MpId, _: AdminDep, svc: ManualDep) -> ManualPaymentOut:
+    return svc.get(mp_id)
+
+
+@router.post("/payments/manual/{mp_id}/approve", response_model=ManualPaymentOut, responses=ADMIN_WRITE,
+             summary="Approve a pending payment (a different admin than its creator): writes its ledger row and"
+                     " credits")
+def approve_manual_payment(mp_id: MpId, admin: AdminDep, svc: ManualDep, audit: AuditDep,
+                           body: DecisionIn | None = None) -> ManualPaymentOut:
+    return svc.approve(mp_id, admin.user_id, body.note if body else None, audit)
+
+
+@router.post("/payments/manual/{mp_id}/reject", response_model=ManualPaymentOut, responses=ADMIN_WRITE,
+             summary="Reject a pending payment (nothing is written to the ledger)")
+def reject_manual_payment(mp_id: MpId, body: RejectIn, admin: AdminDep, svc: ManualDep,
+                          audit: AuditDep) -> ManualPaymentOut:
+    return svc.reject(mp_id, admin.user_id, body.note, audit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,3 +77,63 @@ class WebhookEventOut(BaseModel):
     received_at: dt.datetime
     processed_at: dt.datetime | None
     next_attempt_at: dt.datetime
+
+
+# -- manual payments (issue 13) ---------------------------------------------------------------------------
+_NOTE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+class ManualPaymentIn(BaseModel):
+    """DESIGN.md Contract 4. `type` defaults to `payment` when a Stripe id is given, else `manual_adjustment`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    amount: int = Field(description="Signed integer minor units (a payment is positive); never 0",
+                        ge=-(2**62), le=2**62)
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217, any case (stored lower-case)")
+    reason: str = Field(min_length=3, max_length=2000, pattern=_NOTE)
+    credits: int | None = Field(default=None, ge=-(2**62), le=2**62, description="Credits to grant (or take back)")
+    stripe_id: str | None = Field(default=None, pattern=r"^(ch|py|pi|in|re|dp|txn)_[A-Za-z0-9_]{1,200}$",
+                                  description="The Stripe object this payment records (matched by reconciliation)")
+    type: Literal["payment", "manual_adjustment"] | None = None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, min_length=3, max_length=2000, pattern=_NOTE)
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=3, max_length=2000, pattern=_NOTE, description="Why it is rejected")
+
+
+class ManualPaymentOut(BaseModel):
+    id: str
+    user_id: str
+    type: str
+    amount: int
+    currency: str
+    reason: str
+    credits: int | None
+    stripe_id: str | None
+    occurred_at: dt.datetime | None = Field(description="The ledger row's time (null until it is written)")
+    source: str
+    discrepancy_id: str | None
+    status: Literal["recorded", "pending_approval", "rejected"]
+    created_by: str
+    created_at: dt.datetime
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    rejected_by: str | None
+    rejected_at: dt.datetime | None
+    decision_note: str | None
+    ledger_entry_id: str | None
+
+
+class ManualPaymentPage(BaseModel):
+    items: list[ManualPaymentOut]
+    next_cursor: str | None
