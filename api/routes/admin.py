@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -14,6 +15,7 @@ from api.schemas.admin import (
     AlertOut,
     DecisionIn,
     DiscrepancyOut,
+    DiscrepancyPage,
     ManualPaymentIn,
     ManualPaymentOut,
     ManualPaymentPage,
@@ -23,6 +25,7 @@ from api.schemas.admin import (
     WebhookEventOut,
 )
 from api.services.admin import AdminService
+from api.services.admin_discrepancies import Discrepancies
 from api.services.admin_payments import ManualPayments
 from api.services.idempotency import MAX_KEY_LEN, Idempotency
 
@@ -39,6 +42,13 @@ def manual_payments(pool: PoolDep, settings: SettingsDep) -> ManualPayments:
 
 
 ManualDep = Annotated[ManualPayments, Depends(manual_payments)]
+
+
+def discrepancies_service(pool: PoolDep) -> Discrepancies:
+    return Discrepancies(pool)
+
+
+DiscrepanciesDep = Annotated[Discrepancies, Depends(discrepancies_service)]
 
 
 def admin_idempotency(request: Request, pool: PoolDep, admin: AdminDep, settings: SettingsDep,
@@ -85,9 +95,16 @@ def resolve(discrepancy_id: DiscrepancyId, body: ResolveIn, admin: AdminDep, svc
 
 
 @router.get("/discrepancies/{discrepancy_id}/history", response_model=list[ResolutionOut], responses=ADMIN_WRITE,
-            summary="Every manual resolution of a discrepancy, oldest first (append-only)")
-def resolution_history(discrepancy_id: DiscrepancyId, _: AdminDep, svc: ServiceDep) -> list[dict]:
-    return svc.resolution_history(discrepancy_id)
+            summary="Every manual resolution and reopening of a discrepancy, oldest first (append-only)")
+def resolution_history(discrepancy_id: DiscrepancyId, _: AdminDep, svc: DiscrepanciesDep) -> list[dict]:
+    return svc.history(discrepancy_id)
+
+
+@router.post("/discrepancies/{discrepancy_id}/reopen", status_code=204, responses=ADMIN_WRITE,
+             summary="Reopen a resolved discrepancy with a note (kept in the history)")
+def reopen(discrepancy_id: DiscrepancyId, body: ResolveIn, admin: AdminDep, svc: DiscrepanciesDep,
+           audit: AuditDep) -> None:
+    svc.reopen(discrepancy_id, body.note, admin.email or admin.user_id, audit)
 
 
 @router.get("/alerts", response_model=list[AlertOut], responses=ADMIN_READ)
@@ -144,3 +161,44 @@ def approve_manual_payment(mp_id: MpId, admin: AdminDep, svc: ManualDep, audit: 
 def reject_manual_payment(mp_id: MpId, body: RejectIn, admin: AdminDep, svc: ManualDep,
                           audit: AuditDep) -> ManualPaymentOut:
     return svc.reject(mp_id, admin.user_id, body.note, audit)
+
+
+# -- discrepancy work list (issue 13) -------------------------------------------------------------------
+@router.get("/payments/discrepancies", response_model=DiscrepancyPage, responses=ADMIN_READ,
+            summary="Discrepancies with filters, sorted by amount or date, cursor pagination")
+def discrepancy_page(
+        _: AdminDep, svc: DiscrepanciesDep, kind: Filter = None,
+        status: Literal["open", "resolved"] | None = None, currency: Currency = None,
+        date_from: Annotated[dt.date | None, Query(alias="from", description="UTC day, inclusive (occurred_at,"
+                                                   " else first seen)")] = None,
+        date_to: Annotated[dt.date | None, Query(alias="to", description="UTC day, inclusive")] = None,
+        min_amount: Annotated[int | None, Query(ge=0, le=2**62, description="Minor units: |difference| (or the"
+                                                " existing side's amount) at least this")] = None,
+        sort: Literal["amount", "date"] = "amount", order: Literal["desc", "asc"] = "desc",
+        limit: Limit = 100, cursor: Cursor = None) -> DiscrepancyPage:
+    if date_from and date_to and date_to < date_from:
+        raise Problem(422, "bad_range", "`to` is before `from`")
+    start = dt.datetime.combine(date_from, dt.time(), dt.UTC) if date_from else None
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), dt.UTC) if date_to else None
+    return svc.page(kind=kind, status=status, currency=currency and currency.lower(), date_from=start, date_to=end,
+                    min_amount=min_amount, sort=sort, order=order, limit=limit, cursor=cursor)
+
+
+@router.post("/payments/discrepancies/{discrepancy_id}/resolve", status_code=204, responses=ADMIN_WRITE,
+             summary="Resolve with a note (same as /discrepancies/{id}/resolve)")
+def resolve_payment_discrepancy(discrepancy_id: DiscrepancyId, body: ResolveIn, admin: AdminDep, svc: ServiceDep,
+                                audit: AuditDep) -> None:
+    svc.resolve_discrepancy(discrepancy_id, body.note, admin.email or admin.user_id, audit)
+
+
+@router.post("/payments/discrepancies/{discrepancy_id}/reopen", status_code=204, responses=ADMIN_WRITE,
+             summary="Reopen a resolved discrepancy with a note (same as /discrepancies/{id}/reopen)")
+def reopen_payment_discrepancy(discrepancy_id: DiscrepancyId, body: ResolveIn, admin: AdminDep,
+                               svc: DiscrepanciesDep, audit: AuditDep) -> None:
+    svc.reopen(discrepancy_id, body.note, admin.email or admin.user_id, audit)
+
+
+@router.get("/payments/discrepancies/{discrepancy_id}/history", response_model=list[ResolutionOut],
+            responses=ADMIN_WRITE, summary="Resolutions and reopenings, oldest first (append-only)")
+def payment_discrepancy_history(discrepancy_id: DiscrepancyId, _: AdminDep, svc: DiscrepanciesDep) -> list[dict]:
+    return svc.history(discrepancy_id)

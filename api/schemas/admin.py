@@ -38,16 +38,22 @@ class ResolveIn(BaseModel):
 
 
 class ResolutionOut(BaseModel):
-    """One manual resolution, as recorded (append-only); `previous_*` is what it replaced."""
+    """One manual resolution or reopening, as recorded (append-only); `previous_*` is what it replaced."""
 
     resolution_id: int
     discrepancy_id: str
+    action: Literal["resolve", "reopen"] = "resolve"
     note: str
     resolved_by: str
     resolved_at: dt.datetime
     previous_status: str
     previous_note: str | None
     previous_resolved_by: str | None
+
+
+class DiscrepancyPage(BaseModel):
+    items: list[DiscrepancyOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class AlertOut(BaseModel):
