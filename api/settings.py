@@ -113,11 +113,14 @@ class ApiSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("DAGSTER_GRAPHQL_URL", "CASHBOOK_API_DAGSTER_GRAPHQL_URL"),
         description="e.g. http://127.0.0.1:3000/graphql: reconcile-on-demand launches the warehouse job there;"
                     " unset: the reconciliation runs as a worker job in the API process.")
-    dagster_reconcile_job: str = Field(default="warehouse_job", min_length=1,
+    dagster_reconcile_job: str = Field(default="warehouse", min_length=1,
                                        description="The Dagster job launched by reconcile-on-demand.")
-    dagster_repository_location: str = Field(default="pipelines", min_length=1)
+    dagster_repository_location: str = Field(default="cashbook", min_length=1)
     dagster_repository_name: str = Field(default="__repository__", min_length=1)
     dagster_ui_url: str | None = Field(default=None, description="Base of run links; default: the GraphQL URL's.")
+    reconcile_job_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A worker reconcile job running longer is considered dead (its process"
+                                          " died) and no longer blocks a new start.")
     autofix_enabled: bool = Field(default=False, description="Auto-fix may apply proposed ledger rows (issue 13);"
                                                                " off: dry run only.")
     audit_retention_days: int = Field(default=2555, ge=30, description="audit_log rows older are purged (7 years).")

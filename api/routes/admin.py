@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import AdminDep, AuditDep, PoolDep, SettingsDep, limit_admin
-from api.openapi import ADMIN_READ, ADMIN_WRITE
+from api.openapi import ADMIN_READ, ADMIN_WRITE, problems
 from api.problems import Problem
 from api.schemas.admin import (
     AlertOut,
@@ -19,6 +19,8 @@ from api.schemas.admin import (
     ManualPaymentIn,
     ManualPaymentOut,
     ManualPaymentPage,
+    ReconcileIn,
+    ReconcileJobOut,
     RejectIn,
     ResolutionOut,
     ResolveIn,
@@ -27,6 +29,7 @@ from api.schemas.admin import (
 from api.services.admin import AdminService
 from api.services.admin_discrepancies import Discrepancies
 from api.services.admin_payments import ManualPayments
+from api.services.admin_reconcile import ReconcileJobs
 from api.services.idempotency import MAX_KEY_LEN, Idempotency
 
 
@@ -49,6 +52,16 @@ def discrepancies_service(pool: PoolDep) -> Discrepancies:
 
 
 DiscrepanciesDep = Annotated[Discrepancies, Depends(discrepancies_service)]
+
+
+def reconcile_jobs(pool: PoolDep, settings: SettingsDep) -> ReconcileJobs:
+    from cashbook.settings import get_settings
+
+    return ReconcileJobs(pool, settings, pool.conninfo, get_settings())
+
+
+ReconcileDep = Annotated[ReconcileJobs, Depends(reconcile_jobs)]
+JobId = Annotated[str, Path(pattern=r"^job_[a-f0-9]{1,64}$")]
 
 
 def admin_idempotency(request: Request, pool: PoolDep, admin: AdminDep, settings: SettingsDep,
@@ -202,3 +215,19 @@ def reopen_payment_discrepancy(discrepancy_id: DiscrepancyId, body: ResolveIn, a
             responses=ADMIN_WRITE, summary="Resolutions and reopenings, oldest first (append-only)")
 def payment_discrepancy_history(discrepancy_id: DiscrepancyId, _: AdminDep, svc: DiscrepanciesDep) -> list[dict]:
     return svc.history(discrepancy_id)
+
+
+# -- reconcile on demand (issue 13) ---------------------------------------------------------------------
+@router.post("/reconcile/payments", status_code=202, response_model=ReconcileJobOut,
+             responses={**ADMIN_WRITE, **problems(502)},
+             summary="Start a reconciliation (Dagster run when DAGSTER_GRAPHQL_URL is set, else a worker job);"
+                     " 409 while one is queued or running")
+def start_reconcile(admin: AdminDep, svc: ReconcileDep, audit: AuditDep,
+                    body: ReconcileIn | None = None) -> ReconcileJobOut:
+    return svc.start(body.as_of if body else None, admin.user_id, audit)
+
+
+@router.get("/reconcile/payments/{job_id}", response_model=ReconcileJobOut, responses=ADMIN_WRITE,
+            summary="Status of a reconciliation; when succeeded, discrepancy counts by kind and currency")
+def reconcile_status(job_id: JobId, _: AdminDep, svc: ReconcileDep) -> ReconcileJobOut:
+    return svc.get(job_id)

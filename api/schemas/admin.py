@@ -143,3 +143,35 @@ class ManualPaymentOut(BaseModel):
 class ManualPaymentPage(BaseModel):
     items: list[ManualPaymentOut]
     next_cursor: str | None
+
+
+# -- reconcile on demand (issue 13) --------------------------------------------------------------------------
+class ReconcileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: dt.datetime | None = Field(default=None, description="ISO 8601 with offset; default now (UTC). The"
+                                      " worker path only: a Dagster run reconciles as of its own start")
+
+
+class ReconcileCount(BaseModel):
+    kind: str
+    currency: str | None
+    count: int
+    open: int = Field(description="Of which still open after this run (manual resolutions stand)")
+    difference: int = Field(description="Sum of `difference`, minor units of `currency`")
+
+
+class ReconcileJobOut(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    runner: Literal["worker", "dagster"]
+    requested_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    dagster_run_id: str | None
+    ui_url: str | None = Field(description="The run in the Dagster UI (Dagster runner)")
+    as_of: dt.datetime | None
+    counts: list[ReconcileCount] | None = Field(description="When succeeded: discrepancies found by kind and currency")
+    summary: dict[str, int] | None = Field(description="When succeeded (worker): found, new, auto_resolved, open")
+    error: str | None
