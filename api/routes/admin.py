@@ -6,13 +6,16 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import AdminDep, AuditDep, PoolDep, SettingsDep, limit_admin
 from api.openapi import ADMIN_READ, ADMIN_WRITE, problems
 from api.problems import Problem
 from api.schemas.admin import (
     AlertOut,
+    AuditGenerateIn,
+    AuditGenerateOut,
+    AuditReportPage,
     DecisionIn,
     DiscrepancyOut,
     DiscrepancyPage,
@@ -27,6 +30,7 @@ from api.schemas.admin import (
     WebhookEventOut,
 )
 from api.services.admin import AdminService
+from api.services.admin_audit_report import AuditReports
 from api.services.admin_discrepancies import Discrepancies
 from api.services.admin_payments import ManualPayments
 from api.services.admin_reconcile import ReconcileJobs
@@ -61,6 +65,14 @@ def reconcile_jobs(pool: PoolDep, settings: SettingsDep) -> ReconcileJobs:
 
 
 ReconcileDep = Annotated[ReconcileJobs, Depends(reconcile_jobs)]
+
+
+def audit_reports(pool: PoolDep) -> AuditReports:
+    return AuditReports(pool)
+
+
+ReportsDep = Annotated[AuditReports, Depends(audit_reports)]
+ReportId = Annotated[str, Path(pattern=r"^rpt_[a-f0-9]{1,64}$")]
 JobId = Annotated[str, Path(pattern=r"^job_[a-f0-9]{1,64}$")]
 
 
@@ -231,3 +243,39 @@ def start_reconcile(admin: AdminDep, svc: ReconcileDep, audit: AuditDep,
             summary="Status of a reconciliation; when succeeded, discrepancy counts by kind and currency")
 def reconcile_status(job_id: JobId, _: AdminDep, svc: ReconcileDep) -> ReconcileJobOut:
     return svc.get(job_id)
+
+
+# -- audit reports (issue 13) ---------------------------------------------------------------------------
+@router.post("/audit/generate", status_code=201, response_model=AuditGenerateOut, responses=ADMIN_WRITE,
+             summary="Generate the audit report of a period (CSV and JSON, SHA-256); same period, same data →"
+                     " same bytes")
+def generate_audit_report(body: AuditGenerateIn, admin: AdminDep, svc: ReportsDep, audit: AuditDep) -> dict:
+    return svc.generate(body.period_from, body.period_to, admin.user_id, audit, body.format)
+
+
+@router.get("/audit", response_model=AuditReportPage, responses=ADMIN_READ,
+            summary="Generated reports (who, when, period, digests), newest first")
+def list_audit_reports(_: AdminDep, svc: ReportsDep, limit: Limit = 100, cursor: Cursor = None) -> AuditReportPage:
+    return svc.list(limit, cursor)
+
+
+def _download(svc: AuditReports, report_id: str, fmt: str, media: str) -> Response:
+    body, digest = svc.body(report_id, fmt)
+    return Response(body, media_type=media, headers={
+        "X-Content-SHA256": digest, "ETag": f'"{digest}"',
+        "Content-Disposition": f'attachment; filename="{report_id}.{fmt}"'})
+
+
+_DOWNLOAD = {200: {"description": "the stored bytes; `X-Content-SHA256` is their digest"}, **ADMIN_WRITE}
+
+
+@router.get("/audit/{report_id}.csv", response_class=Response, responses=_DOWNLOAD,
+            summary="Download the CSV rendering (exactly the hashed bytes)")
+def download_audit_csv(report_id: ReportId, _: AdminDep, svc: ReportsDep) -> Response:
+    return _download(svc, report_id, "csv", "text/csv; charset=utf-8")
+
+
+@router.get("/audit/{report_id}.json", response_class=Response, responses=_DOWNLOAD,
+            summary="Download the JSON rendering (exactly the hashed bytes)")
+def download_audit_json(report_id: ReportId, _: AdminDep, svc: ReportsDep) -> Response:
+    return _download(svc, report_id, "json", "application/json")

@@ -175,3 +175,40 @@ class ReconcileJobOut(BaseModel):
     counts: list[ReconcileCount] | None = Field(description="When succeeded: discrepancies found by kind and currency")
     summary: dict[str, int] | None = Field(description="When succeeded (worker): found, new, auto_resolved, open")
     error: str | None
+
+
+# -- audit reports (issue 13) -------------------------------------------------------------------------------
+class AuditGenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    period_from: dt.date = Field(alias="from", description="First UTC day, inclusive (YYYY-MM-DD)")
+    period_to: dt.date = Field(alias="to", description="Last UTC day, inclusive (YYYY-MM-DD)")
+    format: Literal["csv", "json"] = "json"
+
+
+class AuditGenerateOut(BaseModel):
+    report_id: str
+    format: Literal["csv", "json"]
+    sha256: str = Field(description="SHA-256 (hex) of exactly the bytes `download_url` returns")
+    download_url: str
+    sha256_csv: str
+    sha256_json: str
+    counts: dict[str, int] = Field(description="Rows per section")
+
+
+class AuditReportOut(BaseModel):
+    report_id: str
+    period_from: dt.date
+    period_to: dt.date
+    generated_by: str
+    generated_at: dt.datetime
+    csv_sha256: str
+    json_sha256: str
+    counts: dict[str, int]
+    csv_url: str
+    json_url: str
+
+
+class AuditReportPage(BaseModel):
+    items: list[AuditReportOut]
+    next_cursor: str | None
