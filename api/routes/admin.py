@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import AdminDep, AuditDep, PoolDep, SettingsDep, limit_admin
+from api.deps import AdminDep, AuditDep, GatewayDep, PoolDep, SettingsDep, limit_admin
 from api.openapi import ADMIN_READ, ADMIN_WRITE, problems
 from api.problems import Problem
 from api.schemas.admin import (
@@ -16,6 +16,9 @@ from api.schemas.admin import (
     AuditGenerateIn,
     AuditGenerateOut,
     AuditReportPage,
+    AutofixApplied,
+    AutofixApplyIn,
+    AutofixPage,
     DecisionIn,
     DiscrepancyOut,
     DiscrepancyPage,
@@ -31,6 +34,7 @@ from api.schemas.admin import (
 )
 from api.services.admin import AdminService
 from api.services.admin_audit_report import AuditReports
+from api.services.admin_autofix import AutoFix
 from api.services.admin_discrepancies import Discrepancies
 from api.services.admin_payments import ManualPayments
 from api.services.admin_reconcile import ReconcileJobs
@@ -72,6 +76,13 @@ def audit_reports(pool: PoolDep) -> AuditReports:
 
 
 ReportsDep = Annotated[AuditReports, Depends(audit_reports)]
+
+
+def autofix_service(pool: PoolDep, settings: SettingsDep, gateway: GatewayDep) -> AutoFix:
+    return AutoFix(pool, settings, gateway)
+
+
+AutofixDep = Annotated[AutoFix, Depends(autofix_service)]
 ReportId = Annotated[str, Path(pattern=r"^rpt_[a-f0-9]{1,64}$")]
 JobId = Annotated[str, Path(pattern=r"^job_[a-f0-9]{1,64}$")]
 
@@ -279,3 +290,19 @@ def download_audit_csv(report_id: ReportId, _: AdminDep, svc: ReportsDep) -> Res
             summary="Download the JSON rendering (exactly the hashed bytes)")
 def download_audit_json(report_id: ReportId, _: AdminDep, svc: ReportsDep) -> Response:
     return _download(svc, report_id, "json", "application/json")
+
+
+# -- auto-fix (issue 13) --------------------------------------------------------------------------------
+@router.get("/autofix/proposals", response_model=AutofixPage, responses=ADMIN_READ,
+            summary="Dry run: the ledger row auto-fix would write for each open missing_in_ledger discrepancy")
+def autofix_proposals(_: AdminDep, svc: AutofixDep, limit: Annotated[int, Query(ge=1, le=100)] = 50,
+                      cursor: Cursor = None) -> AutofixPage:
+    return svc.proposals(limit, cursor)
+
+
+@router.post("/autofix/apply", response_model=list[AutofixApplied], responses=ADMIN_WRITE,
+             summary="Apply proposals (feature flag CASHBOOK_API_AUTOFIX_ENABLED; 409 when off); exactly once per"
+                     " discrepancy, audited, four-eyes above the approval threshold")
+def autofix_apply(body: AutofixApplyIn, admin: AdminDep, svc: AutofixDep, payments: ManualDep,
+                  audit: AuditDep) -> list[AutofixApplied]:
+    return svc.apply(body.discrepancy_ids, admin.user_id, audit, payments)

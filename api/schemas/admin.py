@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -212,3 +212,48 @@ class AuditReportOut(BaseModel):
 class AuditReportPage(BaseModel):
     items: list[AuditReportOut]
     next_cursor: str | None
+
+
+# -- auto-fix (issue 13) -------------------------------------------------------------------------------------
+class AutofixProposal(BaseModel):
+    """The ledger row auto-fix would write for one `missing_in_ledger` discrepancy (or why it would not)."""
+
+    discrepancy_id: str
+    stripe_object_id: str
+    stripe_amount: int | None
+    discrepancy_currency: str | None
+    eligible: bool
+    reason: str | None = Field(default=None, description="Why not eligible: webhook_processed, webhook_pending,"
+                               " stripe_object_unavailable, unknown_user, our_purchase_requeue_webhook,"
+                               " unsupported_object, already_in_ledger")
+    source: Literal["webhook_payload", "stripe"] | None = None
+    webhook_event_id: str | None = None
+    user_id: str | None = None
+    customer_id: str | None = None
+    type: Literal["payment", "refund", "dispute", "dispute_reversal"] | None = None
+    amount: int | None = None
+    currency: str | None = None
+    stripe_id: str | None = None
+    occurred_at: dt.datetime | None = None
+
+
+class AutofixPage(BaseModel):
+    enabled: bool = Field(description="CASHBOOK_API_AUTOFIX_ENABLED: false means this is a dry run only")
+    items: list[AutofixProposal]
+    next_cursor: str | None
+
+
+class AutofixApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    discrepancy_ids: list[Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]] = Field(
+        min_length=1, max_length=100)
+
+
+class AutofixApplied(BaseModel):
+    discrepancy_id: str
+    applied: bool
+    reason: str | None = None
+    manual_payment_id: str | None = None
+    status: str | None = None
+    ledger_entry_id: str | None = None

@@ -50,6 +50,8 @@ class ManualPayments:
             if not stripe_id or not stripe_id.startswith(PAYMENT_PREFIXES):
                 raise Problem(422, "stripe_id_required", "a payment must name the Stripe charge it records"
                               " (ch_, py_, pi_ or in_ id); money received outside Stripe is a manual_adjustment")
+        if (type_ in ("refund", "dispute") and amount > 0) or (type_ == "dispute_reversal" and amount < 0):
+            raise Problem(422, "invalid_amount", f"a {type_} has the sign of its Stripe movement")
         limit = self.settings.max_manual_payment.get(currency)
         if limit is None:
             raise Problem(422, "currency_not_allowed", f"manual payments in {currency} are not configured"
