@@ -112,6 +112,7 @@ Filter = Annotated[str | None, Query(pattern=_TEXT)]
 Currency = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")]
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="rows to skip (a Postgres bigint)")]
 
+ADMIN_LIST = problems(400, 401, 403, 422, 429)  # 400: a cursor this API did not return
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(limit_admin)])
 
 
@@ -171,7 +172,7 @@ def create_manual_payment(body: ManualPaymentIn, admin: AdminDep, svc: ManualDep
     return idem.run(body, lambda op: svc.create(body, admin.user_id, audit, op), 201)
 
 
-@router.get("/payments/manual", response_model=ManualPaymentPage, responses=ADMIN_READ,
+@router.get("/manual-payments", response_model=ManualPaymentPage, responses=ADMIN_LIST,
             summary="Manual payments, newest first (cursor pagination)")
 def list_manual_payments(_: AdminDep, svc: ManualDep,
                          status: Literal["recorded", "pending_approval", "rejected"] | None = None,
@@ -200,22 +201,33 @@ def reject_manual_payment(mp_id: MpId, body: RejectIn, admin: AdminDep, svc: Man
 
 
 # -- discrepancy work list (issue 13) -------------------------------------------------------------------
-@router.get("/payments/discrepancies", response_model=DiscrepancyPage, responses=ADMIN_READ,
+_DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(text: str | None, name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        raise Problem(422, "bad_range", f"`{name}` is not a calendar day: {text}") from None
+
+
+@router.get("/payments/discrepancies", response_model=DiscrepancyPage, responses=ADMIN_LIST,
             summary="Discrepancies with filters, sorted by amount or date, cursor pagination")
 def discrepancy_page(
         _: AdminDep, svc: DiscrepanciesDep, kind: Filter = None,
         status: Literal["open", "resolved"] | None = None, currency: Currency = None,
-        date_from: Annotated[dt.date | None, Query(alias="from", description="UTC day, inclusive (occurred_at,"
-                                                   " else first seen)")] = None,
-        date_to: Annotated[dt.date | None, Query(alias="to", description="UTC day, inclusive")] = None,
+        date_from: Annotated[str | None, Query(alias="from", pattern=_DAY, description="UTC day YYYY-MM-DD,"
+                                               " inclusive (occurred_at, else first seen)")] = None,
+        date_to: Annotated[str | None, Query(alias="to", pattern=_DAY, description="UTC day, inclusive")] = None,
         min_amount: Annotated[int | None, Query(ge=0, le=2**62, description="Minor units: |difference| (or the"
                                                 " existing side's amount) at least this")] = None,
         sort: Literal["amount", "date"] = "amount", order: Literal["desc", "asc"] = "desc",
         limit: Limit = 100, cursor: Cursor = None) -> DiscrepancyPage:
-    if date_from and date_to and date_to < date_from:
+    first, last = _day(date_from, "from"), _day(date_to, "to")
+    if first and last and last < first:
         raise Problem(422, "bad_range", "`to` is before `from`")
-    start = dt.datetime.combine(date_from, dt.time(), dt.UTC) if date_from else None
-    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), dt.UTC) if date_to else None
+    start = dt.datetime.combine(first, dt.time(), dt.UTC) if first else None
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC) if last else None
     return svc.page(kind=kind, status=status, currency=currency and currency.lower(), date_from=start, date_to=end,
                     min_amount=min_amount, sort=sort, order=order, limit=limit, cursor=cursor)
 
@@ -264,7 +276,7 @@ def generate_audit_report(body: AuditGenerateIn, admin: AdminDep, svc: ReportsDe
     return svc.generate(body.period_from, body.period_to, admin.user_id, audit, body.format)
 
 
-@router.get("/audit", response_model=AuditReportPage, responses=ADMIN_READ,
+@router.get("/audit", response_model=AuditReportPage, responses=ADMIN_LIST,
             summary="Generated reports (who, when, period, digests), newest first")
 def list_audit_reports(_: AdminDep, svc: ReportsDep, limit: Limit = 100, cursor: Cursor = None) -> AuditReportPage:
     return svc.list(limit, cursor)
@@ -293,7 +305,7 @@ def download_audit_json(report_id: ReportId, _: AdminDep, svc: ReportsDep) -> Re
 
 
 # -- auto-fix (issue 13) --------------------------------------------------------------------------------
-@router.get("/autofix/proposals", response_model=AutofixPage, responses=ADMIN_READ,
+@router.get("/autofix/proposals", response_model=AutofixPage, responses=ADMIN_LIST,
             summary="Dry run: the ledger row auto-fix would write for each open missing_in_ledger discrepancy")
 def autofix_proposals(_: AdminDep, svc: AutofixDep, limit: Annotated[int, Query(ge=1, le=100)] = 50,
                       cursor: Cursor = None) -> AutofixPage:

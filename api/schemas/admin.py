@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
 class DiscrepancyOut(BaseModel):
@@ -89,10 +89,19 @@ class WebhookEventOut(BaseModel):
 _NOTE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
-class ManualPaymentIn(BaseModel):
-    """DESIGN.md Contract 4. `type` defaults to `payment` when a Stripe id is given, else `manual_adjustment`."""
+def _iso_text(v: object) -> object:
+    """Dates and times arrive as ISO 8601 strings; a number (a Unix time pydantic would accept) is refused."""
+    if v is not None and not isinstance(v, str):
+        raise ValueError("must be an ISO 8601 string")
+    return v
 
-    model_config = ConfigDict(extra="forbid")
+
+class ManualPaymentIn(BaseModel):
+    """DESIGN.md Contract 4. `type` defaults to `payment` when a Stripe id is given, else `manual_adjustment`.
+
+    Strict: money is a JSON integer, never a string or a float that happens to be whole."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     user_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
     amount: int = Field(description="Signed integer minor units (a payment is positive); never 0",
@@ -149,8 +158,13 @@ class ManualPaymentPage(BaseModel):
 class ReconcileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: dt.datetime | None = Field(default=None, description="ISO 8601 with offset; default now (UTC). The"
-                                      " worker path only: a Dagster run reconciles as of its own start")
+    as_of: AwareDatetime | None = Field(default=None, description="ISO 8601 with offset; default now (UTC). The"
+                                        " worker path only: a Dagster run reconciles as of its own start")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        return _iso_text(v)
 
 
 class ReconcileCount(BaseModel):
@@ -184,6 +198,11 @@ class AuditGenerateIn(BaseModel):
     period_from: dt.date = Field(alias="from", description="First UTC day, inclusive (YYYY-MM-DD)")
     period_to: dt.date = Field(alias="to", description="Last UTC day, inclusive (YYYY-MM-DD)")
     format: Literal["csv", "json"] = "json"
+
+    @field_validator("period_from", "period_to", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        return _iso_text(v)
 
 
 class AuditGenerateOut(BaseModel):

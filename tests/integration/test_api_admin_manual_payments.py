@@ -96,12 +96,12 @@ def test_below_threshold_is_recorded_at_once_and_replays(running_api_factory, pg
         r = api.client.post("/api/admin/payments/manual", headers={**alice, "Idempotency-Key": f"more-{i}"},
                             json={**body, "amount": -(i + 1)})
         assert r.status_code == 201
-    page = api.client.get("/api/admin/payments/manual", params={"limit": 3}, headers=alice).json()
+    page = api.client.get("/api/admin/manual-payments", params={"limit": 3}, headers=alice).json()
     assert [i["amount"] for i in page["items"]] == [-3, -2, -1] and page["next_cursor"]
-    rest = api.client.get("/api/admin/payments/manual", params={"limit": 3, "cursor": page["next_cursor"]},
+    rest = api.client.get("/api/admin/manual-payments", params={"limit": 3, "cursor": page["next_cursor"]},
                           headers=alice).json()
     assert [i["amount"] for i in rest["items"]] == [-1_500] and rest["next_cursor"] is None
-    bad = api.client.get("/api/admin/payments/manual", params={"cursor": "bm90LWpzb24"}, headers=alice)
+    bad = api.client.get("/api/admin/manual-payments", params={"cursor": "bm90LWpzb24"}, headers=alice)
     assert bad.status_code == 400 and bad.json()["type"].endswith("/bad_cursor")
 
 
