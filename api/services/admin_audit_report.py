@@ -33,6 +33,7 @@ SECTIONS_DIR = SQL_DIR / "postgres" / "admin" / "report"
 SECTIONS = [(p.stem.split("_", 1)[1], p.read_text()) for p in sorted(SECTIONS_DIR.glob("*.sql"))]
 CSV_COLUMNS = ("section", "id", "occurred_at", "actor", "kind", "amount", "currency", "reference", "detail")
 MAX_PERIOD_DAYS = 3660
+_SORT = orjson.OPT_SORT_KEYS
 _META = "report_id, period_from, period_to, generated_by, generated_at, csv_sha256, json_sha256, counts"
 
 
@@ -51,41 +52,48 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def render(period_from: dt.date, period_to: dt.date, sections: dict[str, list[dict[str, Any]]]
-           ) -> tuple[bytes, bytes]:
-    """(CSV bytes, JSON bytes) of the sections, in a fixed order."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for name, rows in sections.items():
-        for r in rows:
-            w.writerow([name, r["id"], r["occurred_at"] or "", r["actor"] or "", r["kind"] or "",
-                        "" if r["amount"] is None else r["amount"], r["currency"] or "", r["reference"] or "",
-                        orjson.dumps(r["detail"], option=orjson.OPT_SORT_KEYS).decode()])
-    doc = {"period": {"from": period_from.isoformat(), "to": period_to.isoformat(), "timezone": "UTC"},
-           "counts": {name: len(rows) for name, rows in sections.items()}, "sections": sections}
-    body = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
-    return out.getvalue().encode("utf-8"), body
-
-
 class AuditReports:
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
-    def collect(self, period_from: dt.date, period_to: dt.date) -> dict[str, list[dict[str, Any]]]:
+    def build(self, period_from: dt.date, period_to: dt.date) -> tuple[bytes, bytes, dict[str, int]]:
+        """(CSV bytes, JSON bytes, rows per section), streamed section by section from one snapshot.
+
+        Rows are read through server-side cursors and written straight into both renderings (no list of all
+        rows is held). CSV rows follow the section order of the SQL files; the JSON document has sorted keys at
+        every level (`counts`, `period`, `sections`; sections by name) and one row per line.
+        """
         start = dt.datetime.combine(period_from, dt.time(), dt.UTC)
         end = dt.datetime.combine(period_to + dt.timedelta(days=1), dt.time(), dt.UTC)
-        sections: dict[str, list[dict[str, Any]]] = {}
-        # one snapshot for every section: REPEATABLE READ, read only
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        parts: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            with conn.cursor(row_factory=dict_row) as cur:
-                for name, sql in SECTIONS:
-                    sections[name] = [
-                        {**r, "id": str(r["id"]), "occurred_at": _ts(r["occurred_at"]),
-                         "detail": _canonical(r["detail"])}
-                        for r in cur.execute(sql, {"start": start, "end": end}).fetchall()]
-        return sections
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")  # one snapshot for all
+            for name, sql in SECTIONS:
+                buf, n = io.BytesIO(), 0
+                with conn.cursor(name=f"audit_report_{name}", row_factory=dict_row) as cur:
+                    cur.itersize = 5_000
+                    cur.execute(sql, {"start": start, "end": end})
+                    for r in cur:
+                        row = {**r, "id": str(r["id"]), "occurred_at": _ts(r["occurred_at"]),
+                               "detail": _canonical(r["detail"])}
+                        w.writerow([name, row["id"], row["occurred_at"] or "", row["actor"] or "", row["kind"] or "",
+                                    "" if row["amount"] is None else row["amount"], row["currency"] or "",
+                                    row["reference"] or "", orjson.dumps(row["detail"], option=_SORT).decode()])
+                        buf.write(b"\n" if n == 0 else b",\n")
+                        buf.write(orjson.dumps(row, option=_SORT))
+                        n += 1
+                counts[name] = n
+                parts[name] = buf.getvalue() + (b"\n" if n else b"")
+        head = orjson.dumps({"counts": counts, "period": {"from": period_from.isoformat(),
+                                                          "to": period_to.isoformat(), "timezone": "UTC"}},
+                            option=_SORT)
+        sections = b",".join(orjson.dumps(name) + b":[" + parts.pop(name) + b"]" for name in sorted(parts))
+        json_body = head[:-1] + b',"sections":{' + sections + b"}}\n"
+        return out.getvalue().encode("utf-8"), json_body, counts
 
     def generate(self, period_from: dt.date, period_to: dt.date, admin_id: str, audit: Auditor,
                  fmt: str) -> dict[str, Any]:
@@ -93,10 +101,8 @@ class AuditReports:
             raise Problem(422, "bad_range", "`to` is before `from`")
         if (period_to - period_from).days >= MAX_PERIOD_DAYS:
             raise Problem(422, "bad_range", f"a report covers at most {MAX_PERIOD_DAYS} days")
-        sections = self.collect(period_from, period_to)
-        csv_body, json_body = render(period_from, period_to, sections)
+        csv_body, json_body, counts = self.build(period_from, period_to)
         digests = {"csv": hashlib.sha256(csv_body).hexdigest(), "json": hashlib.sha256(json_body).hexdigest()}
-        counts = {name: len(rows) for name, rows in sections.items()}
         report_id = "rpt_" + uuid.uuid4().hex[:24]
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("INSERT INTO reconciliation_reports (report_id, period_from, period_to, generated_by,"
