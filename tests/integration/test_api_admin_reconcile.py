@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import psycopg
+import pyarrow as pa
 import pytest
 
 from cashbook.reconcile.runner import load_inputs, load_into, run_reconciliation
@@ -34,9 +35,12 @@ def account(tmp_path: Path, cashbook_home: Path, monkeypatch: pytest.MonkeyPatch
     return export
 
 
-def _expected(export: Path) -> Counter[tuple[str, str | None]]:
+def _expected(export: Path, ledger: pa.Table | None = None) -> Counter[tuple[str, str | None]]:
     con = duckdb.connect()
-    load_into(con, load_inputs(export, export / "ledger.csv"))
+    tables = load_inputs(export, export / "ledger.csv")
+    if ledger is not None:
+        tables["ledger_entries"] = ledger
+    load_into(con, tables)
     run_reconciliation(con, as_of=dt.datetime.fromisoformat(AS_OF))
     rows = con.execute("SELECT kind, currency FROM marts.discrepancies").fetchall()
     con.close()
@@ -98,3 +102,44 @@ def test_unreachable_dagster_is_502_and_frees_the_slot(running_api_factory, pg_u
     got = api.client.get(f"/api/admin/reconcile/payments/{job_id}", headers=a).json()
     assert (got["status"], got["runner"]) == ("failed", "dagster")
     assert api.client.post("/api/admin/reconcile/payments", headers=a).status_code == 502  # not 409
+
+
+def test_worker_job_reads_the_lake_and_the_postgres_ledger(running_api_factory, pg_url: str, account: Path,  # noqa: F811
+                                                           cashbook_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STRIPE_SOURCE=api: Stripe data from the raw lake the pipeline landed; LEDGER_SOURCE=postgres: the API's
+    own ledger_entries (a stale ledger in the lake is ignored)."""
+    from cashbook.settings import get_settings
+    from cashbook.sources.ledger_csv import read_ledger_csv
+    from tests.integration.lake_fixtures import land
+
+    land(cashbook_home / "lake", account)  # Stripe streams only: no ledger in the lake
+    monkeypatch.setenv("STRIPE_SOURCE", "api")
+    monkeypatch.setenv("LEDGER_SOURCE", "postgres")
+    get_settings.cache_clear()
+    api = running_api_factory(worker_in_process=False)
+    # the API's table holds one entry per (type, Stripe object): the simulator's deliberate duplicates stay out
+    csv_ledger = read_ledger_csv(account / "ledger.csv")
+    seen: set[tuple[str, str]] = set()
+    keep = []
+    for i, r in enumerate(csv_ledger.to_pylist()):
+        key = (r["type"], r["stripe_id"])
+        if r["stripe_id"] is None or key not in seen:
+            seen.add(key)
+            keep.append(i)
+    kept = csv_ledger.take(keep)
+    assert kept.num_rows < csv_ledger.num_rows  # the account has duplicates to leave out
+    with psycopg.connect(pg_url) as conn, conn.cursor().copy(
+            "COPY ledger_entries (entry_id, occurred_at, type, amount, currency, stripe_id, customer_id, description)"
+            " FROM STDIN") as copy:
+        for r in kept.to_pylist():
+            copy.write_row([r["entry_id"], r["occurred_at"], r["type"], r["amount"], r["currency"], r["stripe_id"],
+                            r["customer_id"], r["description"]])
+    a = api.admin_token("ops")
+    job = api.client.post("/api/admin/reconcile/payments", json={"as_of": AS_OF}, headers=a).json()
+    final = wait_until(lambda: (got := api.client.get(f"/api/admin/reconcile/payments/{job['job_id']}",
+                                                      headers=a).json())["status"] in ("succeeded", "failed") and got,
+                       timeout=300, interval=0.5)
+    assert final["status"] == "succeeded", final["error"]
+    expected = _expected(account, kept.set_column(kept.schema.get_field_index("source"), "source",
+                                                  pa.array(["postgres"] * kept.num_rows)))
+    assert {(c["kind"], c["currency"]): c["count"] for c in final["counts"]} == dict(expected)
