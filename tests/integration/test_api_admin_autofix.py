@@ -4,16 +4,24 @@ rows are applied once (through the manual-payment path), audited; ineligible dis
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pytest
 from psycopg.types.json import Jsonb
 
 from cashbook.db.migrate import migrate
 from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import load_event, localstripe_url, running_api_factory  # noqa: F401
+from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
+    load_event,
+    localstripe_url,
+    running_api_factory,
+    wait_until,
+)
 
 
 def _disc(did: str, obj: str, amount: int, currency: str = "usd") -> dict[str, Any]:
@@ -98,3 +106,65 @@ def test_autofix_dry_run_then_apply_once(running_api_factory, localstripe_url: s
     # now in the ledger: the proposal for the fixed one says so (its row exists, so the next run resolves it)
     after = {p["discrepancy_id"]: p for p in on.client.get("/api/admin/autofix/proposals", headers=a).json()["items"]}
     assert (after["d_never"]["eligible"], after["d_never"]["reason"]) == (False, "already_in_ledger")
+
+
+def test_autofix_then_the_next_reconciliation_resolves(running_api_factory, pg_url: str, tmp_path: Path,  # noqa: F811
+                                                       cashbook_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end on a simulated account: reconcile (worker job) → missing_in_ledger charges and a dispute →
+    auto-fix fetches each object from Stripe (the replay server over the account's export) → the next
+    reconciliation finds the ledger rows and resolves every one of them."""
+    from cashbook.replay import ReplayServer
+    from cashbook.settings import get_settings
+    from cashbook.simulator import SimConfig, simulate
+
+    export = tmp_path / "export"
+    simulate(SimConfig(out=export, customers=25, months=1, seed=11, start=dt.date(2025, 3, 1)))
+    monkeypatch.setenv("STRIPE_SOURCE", "export")
+    monkeypatch.setenv("STRIPE_EXPORT_DIR", str(export))
+    monkeypatch.setenv("LEDGER_SOURCE", "postgres")
+    get_settings.cache_clear()
+    migrate(pg_url)
+    with psycopg.connect(pg_url) as conn:  # the API's ledger: the account's entries, one per (type, object)
+        conn.execute("CREATE TEMP TABLE l (entry_id text, occurred_at timestamptz, type text, amount bigint,"
+                     " currency text, stripe_id text, customer_id text, description text)")
+        from cashbook.sources.ledger_csv import read_ledger_csv
+
+        with conn.cursor().copy("COPY l FROM STDIN") as copy:
+            for r in read_ledger_csv(export / "ledger.csv").to_pylist():
+                copy.write_row([r["entry_id"], r["occurred_at"], r["type"], r["amount"], r["currency"],
+                                r["stripe_id"], r["customer_id"], r["description"]])
+        conn.execute("INSERT INTO ledger_entries (entry_id, occurred_at, type, amount, currency, stripe_id,"
+                     " customer_id, description) SELECT * FROM l ON CONFLICT DO NOTHING")
+        customers = [json.loads(line)["id"] for line in (export / "customers.jsonl").read_text().splitlines()]
+        for i, cus in enumerate(customers):
+            conn.execute("INSERT INTO users (id, stripe_customer_id) VALUES (%s, %s)", (f"user{i}", cus))
+    with ReplayServer(export) as stripe_replay:
+        api = running_api_factory(stripe_replay.url, worker_in_process=False, autofix_enabled=True)
+        a = api.admin_token("ops")
+
+        def reconcile() -> dict[str, Any]:
+            job = api.client.post("/api/admin/reconcile/payments", json={"as_of": "2025-04-05T00:00:00Z"},
+                                  headers=a).json()
+            done = wait_until(lambda: (got := api.client.get(f"/api/admin/reconcile/payments/{job['job_id']}",
+                                                             headers=a).json())["status"] != "queued"
+                              and got["status"] != "running" and got, timeout=300, interval=0.5)
+            assert done["status"] == "succeeded", done["error"]
+            return done
+
+        reconcile()
+        page = api.client.get("/api/admin/autofix/proposals", headers=a).json()
+        eligible = [p for p in page["items"] if p["eligible"]]
+        assert {p["type"] for p in eligible} >= {"payment", "dispute"}
+        assert all(p["source"] == "stripe" for p in eligible)
+        ids = [p["discrepancy_id"] for p in eligible]
+        applied = api.client.post("/api/admin/autofix/apply", json={"discrepancy_ids": ids}, headers=a).json()
+        assert all(x["applied"] for x in applied), applied
+        reconcile()
+    with psycopg.connect(pg_url) as conn:
+        statuses = conn.execute("SELECT status, resolution_source FROM analytics.discrepancies"
+                                " WHERE discrepancy_id = ANY(%s)", (ids,)).fetchall()
+        new_findings = conn.execute(
+            "SELECT kind, stripe_object_id FROM analytics.discrepancies WHERE status = 'open' AND stripe_object_id ="
+            " ANY(%s)", ([p["stripe_object_id"] for p in eligible],)).fetchall()
+    assert statuses == [("resolved", "auto")] * len(ids)
+    assert new_findings == []  # the booked rows match their Stripe movements exactly
