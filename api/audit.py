@@ -1,6 +1,6 @@
 """The append-only audit trail of admin requests (issue 12; reused by issue 13's admin tools).
 
-Two kinds of rows in `audit_log` (the database refuses UPDATE/DELETE/TRUNCATE):
+Two kinds of rows in `audit_log` (the database refuses UPDATE/TRUNCATE, and DELETE but for retention, 0025):
 - a *change* row, written by a service in the same transaction as the change it records (`record(...)`,
   with `before`/`after`), so an admin change can never commit without its audit row;
 - a *request* row for every request to `/api/admin/*` that wrote no change row — reads, refusals (401/403),
