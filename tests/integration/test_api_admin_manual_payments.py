@@ -61,6 +61,9 @@ def test_four_eyes_above_the_threshold(running_api_factory, pg_url: str) -> None
     # audited: create and approve change rows, with the approver as actor
     assert q(pg_url, "SELECT actor, action, target FROM audit_log WHERE outcome = 'changed' ORDER BY audit_id") == [
         ("alice", "manual_payment.create", mp["id"]), ("bob", "manual_payment.approve", mp["id"])]
+    # a read is recorded with its target too
+    assert api.client.get(f"/api/admin/payments/manual/{mp['id']}", headers=bob).json()["status"] == "recorded"
+    assert q(pg_url, "SELECT target FROM audit_log WHERE outcome = 'allowed' AND method = 'GET'") == [(mp["id"],)]
     # the database itself refuses a self-approval
     with psycopg.connect(pg_url) as conn:
         try:
