@@ -6,7 +6,8 @@ and must run where the API runs, Dagster or not. The loop runs in the API proces
 enforces (one process at a time: a transaction-level advisory lock, and the interval is measured from the last
 recorded run in `admin_jobs`, so restarts do not re-run it):
 - `audit_log` rows older than `audit_retention_days` are deleted in batches (the database allows it only to a
-  transaction that set the cutoff, and never for rows younger than 30 days); the purge itself is audited;
+  transaction that set the cutoff, and never for rows younger than 30 days); a purge that removed something
+  is itself audited;
 - payloads of processed/ignored `webhook_events` older than `webhook_payload_retention_days` are reduced to the
   ids that link them to Stripe objects (parked events keep theirs: they are still to be reviewed).
 """
@@ -68,11 +69,12 @@ def enforce_retention(pool: ConnectionPool, settings: ApiSettings, *, now: dt.da
                 conn.execute("INSERT INTO admin_jobs (id, kind, status, runner, requested_by, started_at, finished_at,"
                              " result) VALUES (%s, 'retention', 'succeeded', 'worker', 'system:retention', %s, now(),"
                              " %s)", (job_id, now, Jsonb(result)))
-                conn.execute(INSERT_SQL, {
-                    "actor": "system:retention", "actor_email": None, "action": "retention.enforce", "target": job_id,
-                    "outcome": "changed", "status_code": None, "before": None, "after": Jsonb(result),
-                    "method": "JOB", "path": "retention", "query": None, "ip": None, "user_agent": None,
-                    "request_id": job_id})
+                if deleted or purged:  # a purge that removed nothing changed nothing: no audit row
+                    conn.execute(INSERT_SQL, {
+                        "actor": "system:retention", "actor_email": None, "action": "retention.enforce",
+                        "target": job_id, "outcome": "changed", "status_code": None, "before": None,
+                        "after": Jsonb(result), "method": "JOB", "path": "retention", "query": None, "ip": None,
+                        "user_agent": None, "request_id": job_id})
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
     _log.info("retention: %d audit rows deleted, %d webhook payloads purged", deleted, purged)
