@@ -95,7 +95,8 @@ def _span(start: dt.date, end: dt.date) -> None:
 
 def install(app: FastAPI) -> None:
     """The analytics routes and the request-statistics middleware (Redis buckets when REDIS_URL is set)."""
-    stats = RequestStats(app.state.settings.redis_url)
+    settings = app.state.settings
+    stats = RequestStats(settings.redis_url, prefix=f"{settings.rate_limit_key_prefix}-stats")
     app.state.request_stats = stats
     app.add_middleware(RequestStatsMiddleware, stats=stats)
     app.include_router(router)
