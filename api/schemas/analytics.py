@@ -8,9 +8,17 @@ months are ISO dates (UTC), instants ISO 8601 UTC timestamps.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _utc(v: dt.datetime) -> dt.datetime:
+    """Every instant leaves in UTC (`...Z`), whatever the database session's TimeZone."""
+    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+
+
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class Freshness(BaseModel):
@@ -89,12 +97,12 @@ class WebhookBacklog(BaseModel):
     pending: int
     failed: int = Field(description="failed, waiting for a retry")
     manual_review: int
-    oldest_waiting_received_at: dt.datetime | None
+    oldest_waiting_received_at: Instant | None
     lag_seconds: float | None = Field(description="age of the oldest waiting event; null when none waits")
 
 
 class Dashboard(BaseModel):
-    as_of: dt.datetime = Field(description="when this answer was computed (UTC)")
+    as_of: Instant = Field(description="when this answer was computed (UTC)")
     as_of_date: dt.date = Field(description="the UTC day the windows end on")
     latest_complete_month: dt.date | None
     freshness: Freshness
@@ -170,8 +178,8 @@ class ApiAttempt(BaseModel):
     risk_score: int | None
     risk_decision: str | None
     risk_reasons: Any | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class Transactions(BaseModel):
@@ -219,7 +227,7 @@ class WorkerHealth(BaseModel):
 class PipelineRun(BaseModel):
     job: str
     run_id: str
-    ended_at: dt.datetime | None
+    ended_at: Instant | None
 
 
 class PipelineHealth(BaseModel):
@@ -230,7 +238,7 @@ class PipelineHealth(BaseModel):
 
 
 class Health(BaseModel):
-    as_of: dt.datetime
+    as_of: Instant
     requests: RequestHealth
     webhooks: WebhookHealth
     workers: WorkerHealth
@@ -249,10 +257,10 @@ class AlertItem(BaseModel):
     last_value: float | None
     threshold: float | None
     links: dict[str, Any]
-    first_seen_at: dt.datetime
-    last_seen_at: dt.datetime
-    paged_at: dt.datetime | None
-    resolved_at: dt.datetime | None
+    first_seen_at: Instant
+    last_seen_at: Instant
+    paged_at: Instant | None
+    resolved_at: Instant | None
     last_page_error: str | None
 
 
