@@ -256,6 +256,8 @@ def _waterfall_svg(k: CurrencyKpis, width: int = 620, height: int = 280) -> str:
         parts.append(f'<rect x="{x:.1f}" y="{y_hi:.1f}" width="{bw - 8:.1f}" height="{max(y_lo - y_hi, 1):.1f}" '
                      f'fill="{color}"{dash} data-key="{key}" data-amount="{amount}"><title>{_esc(label)}: '
                      f'{_esc(to_major_str(amount, k.currency))}</title></rect>')
+        parts.append(f'<text class="value" x="{x + (bw - 8) / 2:.1f}" y="{y_hi - 3:.1f}" font-size="9" '
+                     f'text-anchor="middle" fill="#333">{_esc(to_major_str(amount, k.currency))}</text>')
         parts.append(_x_label(f, x + (bw - 8) / 2, label))
     parts.append(f'<line x1="{f.left}" y1="{f.y(0, lo, hi):.1f}" x2="{width - f.right}" y2="{f.y(0, lo, hi):.1f}" '
                  'stroke="#888"/></svg>')
@@ -264,7 +266,7 @@ def _waterfall_svg(k: CurrencyKpis, width: int = 620, height: int = 280) -> str:
 
 def _bars_svg(points: list[tuple[str, int]], css: str, currency: str, width: int = 760, height: int = 240) -> str:
     """One bar per day; y axis in major units, x axis dated every 10 days and on the last day."""
-    f = Frame(width, height, top=20)
+    f = Frame(width, height, top=20, right=36)  # room for the last date label
     ticks = nice_ticks(min([v for _, v in points] + [0]), max([v for _, v in points] + [1]))
     lo, hi = ticks[0], ticks[-1]
     bw = f.plot_w / max(len(points), 1)
@@ -299,7 +301,8 @@ def _lines_svg(series: dict[str, list[tuple[str, float | None, bool]]], currency
     lo, hi = ticks[0], ticks[-1]
     months = next(iter(series.values()), [])
     n = max(len(months), 1)
-    step = f.plot_w / max(n - 1, 1)
+    inset = 24  # keeps the first and last points (and their date labels) off the axis and the edge
+    step = (f.plot_w - 2 * inset) / max(n - 1, 1)
     parts = [f'<svg class="chart churn" data-currency="{_esc(currency)}" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img">']
     legend = [(name, color, "") for name, color in zip(series, colors, strict=False)]
@@ -310,9 +313,9 @@ def _lines_svg(series: dict[str, list[tuple[str, float | None, bool]]], currency
     every = max(1, math.ceil(n / 12))
     for i, (label, _, done) in enumerate(months):
         if i % every == 0 or i == n - 1:
-            parts.append(_x_label(f, f.left + i * step, label + ("*" if not done else "")))
+            parts.append(_x_label(f, f.left + inset + i * step, label + ("*" if not done else "")))
     for (name, pts), color in zip(series.items(), colors, strict=False):
-        coords = [(f.left + i * step, f.y(v, lo, hi), label, v, done)
+        coords = [(f.left + inset + i * step, f.y(v, lo, hi), label, v, done)
                   for i, (label, v, done) in enumerate(pts) if v is not None]
         solid = [c for c in coords if c[4]]
         if solid:
