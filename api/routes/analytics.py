@@ -7,9 +7,11 @@ Thin routes: validation here, reads in api/services/analytics.py, models in api/
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import BeforeValidator
 
 from api.deps import AdminDep, PoolDep, SettingsDep, limit_admin
 from api.openapi import problems
@@ -28,8 +30,20 @@ def analytics_service(pool: PoolDep) -> AnalyticsService:
 
 ServiceDep = Annotated[AnalyticsService, Depends(analytics_service)]
 Currency = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code (any case); all when absent")]
-From = Annotated[dt.date | None, Query(alias="from", description="first UTC day, YYYY-MM-DD (inclusive)")]
-To = Annotated[dt.date | None, Query(description="last UTC day, YYYY-MM-DD (inclusive); default today (UTC)")]
+def _iso_day(v: object) -> object:
+    """Only `YYYY-MM-DD`: pydantic would also read `0` or `1700000000` as a Unix time, which no caller means."""
+    if isinstance(v, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return v
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+# Bounded so that date arithmetic (windows of 30/60 days, `to` + 1 day) can never overflow
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(9999, 1, 1)
+From = Annotated[Day | None, Query(alias="from", ge=EARLIEST, le=LATEST,
+                                       description="first UTC day, YYYY-MM-DD (inclusive)")]
+To = Annotated[Day | None, Query(ge=EARLIEST, le=LATEST,
+                                     description="last UTC day, YYYY-MM-DD (inclusive); default today (UTC)")]
 Cursor = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$",
                                      description="next_cursor of the previous page")]
 
@@ -45,7 +59,8 @@ def _window(start: dt.date | None, end: dt.date | None, default_days: int) -> tu
             summary="Per-currency KPIs: MRR (complete and running month), net revenue 30 d vs the 30 d before, "
                     "7-day payment success, churn, open discrepancies; open alerts, webhook backlog, freshness")
 def dashboard(_: AdminDep, svc: ServiceDep,
-              as_of: Annotated[dt.date | None, Query(description="UTC day the windows end on; default today")] = None,
+              as_of: Annotated[Day | None, Query(ge=EARLIEST, le=LATEST,
+                                                     description="UTC day the windows end on; default today")] = None,
               ) -> dict:
     return svc.dashboard(as_of)
 

@@ -357,6 +357,9 @@ def test_bad_parameters_are_problems(running_api_factory, pg_url: str) -> None: 
         ("/api/analytics/alerts", {"days": 0}, 422, "validation_error"),
         ("/api/analytics/alerts", {"severity": "loud"}, 422, "validation_error"),
         ("/api/analytics/dashboard", {"as_of": "yesterday"}, 422, "validation_error"),
+        ("/api/analytics/dashboard", {"as_of": "0001-01-01"}, 422, "validation_error"),
+        ("/api/analytics/revenue", {"to": "0001-01-10"}, 422, "validation_error"),
+        ("/api/analytics/transactions", {"to": "0"}, 422, "validation_error"),  # not a Unix time
     ]
     for route, params, status, code in cases:
         resp = api.client.get(route, headers=admin, params=params)
