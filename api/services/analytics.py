@@ -117,7 +117,9 @@ def freshness(conn: psycopg.Connection, has_revenue: bool, now: dt.datetime, max
             "stale": age > max_age_hours}
 
 
+@cache
 def max_age_hours() -> float:
+    """FRESHNESS_MAX_AGE_HOURS, read once per process (the pipeline's freshness check uses the same setting)."""
     from cashbook.quality.freshness import max_age_hours as configured
 
     try:
