@@ -126,8 +126,8 @@ def main() -> None:
     load = os.getloadavg()
     lines += ["", f"Load average at end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}. Period 2025-01-01..2025-12-31;"
               " report rows = ledger entries + audit rows + manual payments and their approvals + resolutions +"
-              " parked webhooks. The report is built in memory (both renderings) and stored in Postgres as bytea:"
-              " peak RSS grows with the period's rows (see docs/api.md, Admin tools)."]
+              " parked webhooks. Rows stream from server-side cursors into both renderings, which are held in memory"
+              " and stored in Postgres as bytea: peak RSS grows with their size (see docs/api.md, Admin tools)."]
     write_section("audit_report", "Admin audit report, 12 months (tests/bench/bench_audit_report.py)",
                   "\n".join(lines))
 
