@@ -73,6 +73,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
     from psycopg_pool import ConnectionPool
 
     from api.main import resolve_database_url, worker_config
+    from api.services.admin_jobs import AdminLoop
     from api.services.worker import Worker
     from api.settings import ApiSettings
     from cashbook.logs import configure_logging, get_logger
@@ -84,7 +85,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
         os.nice(nice)
     s = ApiSettings()
     core = get_settings()
-    with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 1) as pool:
+    with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 3) as pool:
         metrics_server = _serve_metrics(pool, metrics_host, metrics_port) if metrics_port is not None else None
         workers = [Worker(pool, StripeGateway(GatewayConfig.from_settings(core)), worker_config(s))
                    for _ in range(concurrency)]
@@ -111,9 +112,12 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             if parent_pid is not None:  # a `cashbook api` killed with SIGKILL must not leave its workers running
                 threading.Thread(target=_stop_when_orphaned, args=(parent_pid, stop), daemon=True).start()
+            admin = AdminLoop(pool, s, core)  # queued reconcile jobs, scheduled retention (issue 13)
             log.info("worker started", threads=concurrency, metrics_port=metrics_port)
             _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop),
-                                           name=f"worker-{i}") for i, w in enumerate(workers)], stop)
+                                           name=f"worker-{i}") for i, w in enumerate(workers)]
+                         + [threading.Thread(target=admin.run_forever, args=(s.worker_poll_seconds, stop),
+                                             name="admin-jobs")], stop)
             log.info("worker stopped")
         finally:
             if metrics_server is not None:
