@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -121,9 +123,10 @@ def child(mode: str, workdir: Path, threads: int, memory_limit: str) -> None:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     refresh_raw_views(con, workdir / "lake")
+    timings: dict[str, float] = {}
     t = time.perf_counter()
     if mode == "engine":
-        run_reconciliation(con, as_of=dt.datetime.fromisoformat(AS_OF), grace_days=3)
+        run_reconciliation(con, as_of=dt.datetime.fromisoformat(AS_OF), grace_days=3, timings=timings)
         kinds = dict(con.execute("SELECT kind, count(*) FROM marts.discrepancies GROUP BY ALL").fetchall())
     else:
         con.execute(BARE_SQL)
@@ -131,10 +134,11 @@ def child(mode: str, workdir: Path, threads: int, memory_limit: str) -> None:
     elapsed = time.perf_counter() - t
     con.close()
     db.unlink(missing_ok=True)
-    print(json.dumps({"mode": mode, "seconds": elapsed, "peak_rss_mib": _peak_rss_mib(), "kinds": kinds}))
+    print(json.dumps({"mode": mode, "seconds": elapsed, "peak_rss_mib": _peak_rss_mib(), "kinds": kinds,
+                      "files": timings}))
 
 
-def measure(mode: str, workdir: Path, threads: int, memory_limit: str) -> dict[str, object]:
+def measure(mode: str, workdir: Path, threads: int, memory_limit: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "tests.bench.bench_reconcile", "--child", mode, "--workdir", str(workdir),
          "--threads", str(threads), "--memory-limit", memory_limit],
@@ -157,6 +161,8 @@ def main() -> None:
         child(args.child, Path(args.workdir), args.threads, args.memory_limit)
         return
 
+    load_start = os.getloadavg()
+    per_file: list[str] = []
     lines = ["| balance transactions | ledger entries | discrepancies | engine s (median) | bare join s (median) | "
              "ratio | engine rows/s | engine peak RSS | bare join peak RSS | engine runs s | bare join runs s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -187,6 +193,12 @@ def main() -> None:
         print(f"N={n:,}: generated in {gen_s:.1f}s; median engine {engine_s:.2f}s, median bare {bare_s:.2f}s, "
               f"ratio {ratio:.2f} (runs: engine {[round(e['seconds'], 2) for e in engines]}, "
               f"bare {[round(b['seconds'], 2) for b in bares]})")
+        names = list(engines[0]["files"])
+        per_file.append(f"| {n:,} | " + " | ".join(
+            f"{statistics.median(e['files'][name] for e in engines):.2f}" for name in names) + " |")
+        if len(per_file) == 1:
+            per_file[:0] = ["| balance transactions | " + " | ".join(f"`{x.split('/', 1)[1]}`" for x in names)
+                            + " |", "|---:|" + "---:|" * len(names)]
         engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
         bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
         lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
@@ -201,9 +213,14 @@ def main() -> None:
         "ledger on `stripe_id = source` materialising the non-matching rows, same files, same settings. DuckDB "
         f"threads={args.threads}, memory_limit={args.memory_limit}; each measurement in its own process (peak "
         f"RSS = VmHWM, the largest of the runs); the two are run alternately {args.repeat}× and the ratio is of "
-        "the medians. Targets: engine ≤ 3× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
-        "engineers, so figures move with their load (see docs/reconciliation.md).\n\n"
+        "the medians. Targets (issue 15): engine ≤ 2× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
+        "engineers, so figures move with their load (see docs/reconciliation.md). Load average (1, 5, 15 min) "
+        f"at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, at end "
+        "{:.2f} {:.2f} {:.2f}.\n\n".format(*os.getloadavg())
         + "\n".join(lines)
+        + "\n\nSeconds per SQL file inside the engine (median of the engine runs; `cashbook.sql_runner` times "
+        "each file; the `staging/recon` files only define views, their scans are paid by the files that read "
+        "them):\n\n" + "\n".join(per_file)
     )
     if not args.no_write:
         from tests.bench.report import write_section
