@@ -147,6 +147,15 @@ def measure(mode: str, workdir: Path, threads: int, memory_limit: str) -> dict[s
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _per_file_table(per_file: dict[str, dict[int, float]]) -> str:
+    sizes = sorted({n for by_size in per_file.values() for n in by_size})
+    lines = ["| SQL file | " + " | ".join(f"N={n:,} s" for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    for name, by_size in per_file.items():
+        lines.append(f"| `{name}` | " + " | ".join(f"{by_size.get(n, float('nan')):.2f}" for n in sizes) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000")
@@ -162,7 +171,7 @@ def main() -> None:
         return
 
     load_start = os.getloadavg()
-    per_file: list[str] = []
+    per_file: dict[str, dict[int, float]] = {}  # SQL file -> size -> median seconds
     lines = ["| balance transactions | ledger entries | discrepancies | engine s (median) | bare join s (median) | "
              "ratio | engine rows/s | engine peak RSS | bare join peak RSS | engine runs s | bare join runs s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -193,12 +202,8 @@ def main() -> None:
         print(f"N={n:,}: generated in {gen_s:.1f}s; median engine {engine_s:.2f}s, median bare {bare_s:.2f}s, "
               f"ratio {ratio:.2f} (runs: engine {[round(e['seconds'], 2) for e in engines]}, "
               f"bare {[round(b['seconds'], 2) for b in bares]})")
-        names = list(engines[0]["files"])
-        per_file.append(f"| {n:,} | " + " | ".join(
-            f"{statistics.median(e['files'][name] for e in engines):.2f}" for name in names) + " |")
-        if len(per_file) == 1:
-            per_file[:0] = ["| balance transactions | " + " | ".join(f"`{x.split('/', 1)[1]}`" for x in names)
-                            + " |", "|---:|" + "---:|" * len(names)]
+        for name in engines[0]["files"]:
+            per_file.setdefault(name, {})[n] = statistics.median(e["files"][name] for e in engines)
         engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
         bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
         lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
@@ -220,7 +225,7 @@ def main() -> None:
         + "\n".join(lines)
         + "\n\nSeconds per SQL file inside the engine (median of the engine runs; `cashbook.sql_runner` times "
         "each file; the `staging/recon` files only define views, their scans are paid by the files that read "
-        "them):\n\n" + "\n".join(per_file)
+        "them):\n\n" + _per_file_table(per_file)
     )
     if not args.no_write:
         from tests.bench.report import write_section
