@@ -68,3 +68,13 @@ def test_staging_files_live_in_exactly_one_folder() -> None:
 def test_each_mart_file_creates_the_mart_it_is_named_for() -> None:
     for name, path in MART_PATHS.items():
         assert f"marts.{name} " in path.read_text().replace("\n", " "), path
+
+
+def test_the_reconciliation_reads_staging_never_raw_and_the_movement_list_is_defined_once() -> None:
+    from assets.warehouse.reconciliation import READS
+
+    assert READS["discrepancies"] and all(schema != "raw" for reads in READS.values() for schema, _ in reads)
+    movement_list = "'charge', 'refund', 'dispute', 'dispute_reversal'"
+    holders = [p.name for p in sql_runner.DUCKDB_SQL.rglob("*.sql") if movement_list in p.read_text()]
+    assert holders == ["010_stg_reporting_categories.sql"]
+    assert "is_customer_movement" in (sql_runner.DUCKDB_SQL / "reconciliation" / "010_movements.sql").read_text()
