@@ -40,8 +40,26 @@ def parse_column_reference(text: str) -> dict[str, dict[str, str]]:
     return tables
 
 
+def parse_column_types(text: str) -> dict[str, dict[str, str]]:
+    """`schema.table` -> {column: documented DuckDB type}, like `parse_column_reference`."""
+    tables: dict[str, dict[str, str]] = {}
+    for part in re.split(r"\n### ", section(text, HEADING))[1:]:
+        name = part.splitlines()[0].strip()
+        tables[name] = {col: kind.strip() for col, kind, _meaning in _ROW.findall(part)}
+    return tables
+
+
 @functools.cache
+def _doc_text() -> str:
+    path = metrics_doc()
+    return path.read_text() if path else f"{HEADING}\n"
+
+
 def column_descriptions() -> dict[str, dict[str, str]]:
     """The documented columns of every mart (empty when the page is not installed)."""
-    path = metrics_doc()
-    return parse_column_reference(path.read_text()) if path else {}
+    return parse_column_reference(_doc_text())
+
+
+def column_types() -> dict[str, dict[str, str]]:
+    """The documented type of every mart column (empty when the page is not installed)."""
+    return parse_column_types(_doc_text())

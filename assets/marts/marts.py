@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from assets.warehouse.layers import key_of, parse_sql_file, require_upstream
-from assets.warehouse.metadata import table_metadata
+from assets.warehouse.metadata import documented_schema, table_metadata
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
 from cashbook.marts.build import FUNCTIONS_FILE, MART_PATHS, build_mart, configure_fx
 from cashbook.settings import get_settings
@@ -56,6 +56,7 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
         pool="duckdb",
         description=description,
         code_version=VERSIONS[name],
+        metadata=documented_schema("marts", name),
     )
     def _mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         con = warehouse.connect()

@@ -22,9 +22,23 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
-from cashbook.column_docs import column_descriptions
+from cashbook.column_docs import column_descriptions, column_types
 
 PREVIEW_ROWS = 10
+
+
+def documented_schema(schema: str, table: str) -> dict[str, object]:
+    """Definition-time metadata: the documented columns, so the catalog shows them before the first build.
+
+    Each materialization then reports the schema as built (`table_metadata`), which the UI shows as current.
+    """
+    name = f"{schema}.{table}"
+    meta: dict[str, object] = {"dagster/table_name": f"warehouse.{name}"}
+    docs, types = column_descriptions().get(name), column_types().get(name, {})
+    if docs:
+        meta["dagster/column_schema"] = dg.TableSchema(columns=[
+            dg.TableColumn(name=col, type=types.get(col, ""), description=text) for col, text in docs.items()])
+    return meta
 
 
 def column_schema(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:

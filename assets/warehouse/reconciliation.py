@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from assets.warehouse.layers import key_of, parse_sql_file, require_upstream, select_hint
-from assets.warehouse.metadata import table_metadata
+from assets.warehouse.metadata import documented_schema, table_metadata
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
 from cashbook.reconcile.runner import OUTPUTS, output_of, run_reconciliation, sql_paths
 from cashbook.settings import get_settings
@@ -53,12 +53,15 @@ class ReconcileConfig(dg.Config):
     specs=[
         dg.AssetSpec(DISCREPANCIES, deps=_deps("discrepancies"), group_name="reconciliation", kinds={"duckdb"},
                      code_version=code_version(VERSION_FILES["discrepancies"]),
+                     metadata=documented_schema("marts", "discrepancies"),
                      description="One row per discrepancy between Stripe and the ledger (Contract 3)."),
         dg.AssetSpec(PAYOUTS, deps=_deps("payout_reconciliation"), group_name="reconciliation", kinds={"duckdb"},
                      code_version=code_version(VERSION_FILES["payout_reconciliation"]),
+                     metadata=documented_schema("marts", "payout_reconciliation"),
                      description="Per payout: amount, explained and unexplained amount, members, status."),
         dg.AssetSpec(SUMMARY, deps=_deps("reconciliation_summary"), group_name="reconciliation", kinds={"duckdb"},
                      code_version=code_version(VERSION_FILES["reconciliation_summary"]),
+                     metadata=documented_schema("marts", "reconciliation_summary"),
                      description="Counts and amounts by kind and currency, incl. unknown reporting categories."),
     ],
     pool="duckdb",

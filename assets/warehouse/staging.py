@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from assets.warehouse.layers import key_of, require_upstream, staging_sql_files
-from assets.warehouse.metadata import table_metadata
+from assets.warehouse.metadata import documented_schema, table_metadata
 from cashbook.lake import LAKE_TABLES
 from cashbook.sql_runner import SqlFileError, code_version, display_name, run_file
 
@@ -34,7 +34,8 @@ def _deps(reads: frozenset) -> list[dg.AssetKey]:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(key, deps=_deps(f.reads), group_name="staging", kinds={"duckdb"},
-                     description=f"sql/{display_name(f.path)}", code_version=code_version([f.path]))
+                     description=f"sql/{display_name(f.path)}", code_version=code_version([f.path]),
+                     metadata=documented_schema("staging", key.path[-1]))
         for key, f in STAGING_BY_KEY.items()
     ],
     pool="duckdb",

@@ -102,3 +102,14 @@ def test_code_version_reaches_the_materialization(built: dict[dg.AssetKey, dg.As
     specs = {s.key: s for a in (staging_tables, reconciliation, *mart_assets) for s in a.specs}
     for key in (mart_key("revenue_daily"), DISCREPANCIES, dg.AssetKey(["staging", "stg_charges"])):
         assert built[key].tags["dagster/code_version"] == specs[key].code_version
+
+
+def test_the_catalog_shows_documented_columns_before_any_build() -> None:
+    """Definition-time metadata: a never-materialized mart still shows its documented columns and table."""
+    specs = {s.key: s for a in (staging_tables, reconciliation, *mart_assets) for s in a.specs}
+    mart = specs[mart_key("churn_monthly")].metadata
+    assert [c.name for c in mart["dagster/column_schema"].columns] == list(column_descriptions()["marts.churn_monthly"])
+    assert mart["dagster/table_name"] == "warehouse.marts.churn_monthly"
+    assert specs[DISCREPANCIES].metadata["dagster/column_schema"].columns[0].type == "VARCHAR"
+    assert specs[dg.AssetKey(["staging", "stg_charges"])].metadata["dagster/table_name"] == \
+        "warehouse.staging.stg_charges"
