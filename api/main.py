@@ -16,7 +16,8 @@ from psycopg_pool import ConnectionPool
 from api import openapi, problems, web
 from api.audit import AuditMiddleware
 from api.ratelimit import RateLimitMiddleware, RateLimits
-from api.routes import admin, billing, health, webhooks
+from api.routes import admin, analytics, billing, health, webhooks
+from api.services.admin_jobs import AdminLoop
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
 from cashbook.db.migrate import migrate
@@ -61,6 +62,11 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
             thread = threading.Thread(target=worker.run_forever, name="cashbook-worker", daemon=True,
                                       args=(api_settings.worker_poll_seconds, stop, app.state.wakeup))
             thread.start()
+            # issue 13: queued reconcile jobs and scheduled retention (api/services/admin_jobs.py)
+            admin_loop = AdminLoop(pool, api_settings, core_settings)
+            admin_thread = threading.Thread(target=admin_loop.run_forever, name="cashbook-admin-jobs", daemon=True,
+                                            args=(api_settings.worker_poll_seconds, stop))
+            admin_thread.start()
         try:
             yield
         finally:
@@ -69,6 +75,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                 app.state.wakeup.set()
             if thread is not None:
                 thread.join(timeout=10)
+                admin_thread.join(timeout=10)
             pool.close()
 
     docs = api_settings.docs_on()
@@ -85,6 +92,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
         app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
+    analytics.install(app)  # /api/analytics/* and the request-statistics middleware its health route reads
     web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)
     app.include_router(billing.router)

@@ -26,7 +26,7 @@ from tests.integration.api_fixtures import localstripe_url, running_api_factory 
 
 RUNS = {
     "user": r"^/(api/billing|api/webhooks|healthz|readyz)",
-    "admin": r"^/api/admin",
+    "admin": r"^/api/(admin|analytics)",
 }
 
 
