@@ -164,3 +164,39 @@ def test_worker_metrics_port_counts_parked_events_pages_and_backlog(pg_url: str,
     parked = [r for r in records if r.get("request_id") == "req-w-payment_intent.succeeded"]
     assert {"webhook handler failed", "webhook event parked"} <= {r["event"] for r in parked}
     assert EMAIL not in worker.log_path.read_text() and STRIPE_KEY not in worker.log_path.read_text()
+
+
+def _webhook_worker_pids(api_pid: int) -> list[int]:
+    # every thread's children: the supervisor thread respawns workers, and /proc lists children per thread
+    kids: list[str] = []
+    for task in Path(f"/proc/{api_pid}/task").iterdir():
+        try:
+            kids += (task / "children").read_text().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+    found = []
+    for kid in kids:
+        try:
+            cmdline = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in cmdline and b"--parent-pid" in cmdline:
+            found.append(int(kid))
+    return found
+
+
+def test_cashbook_api_restarts_a_webhook_worker_that_died(pg_url: str, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    with api_layout(pg_url, tmp_path, workers=1) as api:
+        first = wait_until(lambda: _webhook_worker_pids(api.proc.pid), timeout=30)
+        assert len(first) == 1
+        os.kill(first[0], signal.SIGKILL)
+        again = wait_until(lambda: [p for p in _webhook_worker_pids(api.proc.pid) if p != first[0]], timeout=30)
+        assert len(again) == 1
+        body, headers = signed(load_event("invoice.paid", object={"id": "in_after_restart"}))
+        assert httpx.post(api.url + "/api/webhooks/stripe", content=body, headers=headers).status_code == 200
+        wait_until(lambda: q(pg_url, "SELECT count(*) FROM ledger_entries WHERE stripe_id = 'in_after_restart'")
+                   == [(1,)], timeout=60)
+    assert any(r["event"] == "webhook worker exited; restarting" for r in api.records())
