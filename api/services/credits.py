@@ -20,6 +20,9 @@ from typing import Any
 import psycopg
 
 from api.services.state import lock_object, log_error
+from cashbook.logs import get_logger
+
+_log = get_logger("cashbook.credits")
 
 _GRANTED = ("succeeded", "partially_refunded", "refunded", "disputed", "dispute_lost")
 _OF_PURCHASE = "(payment_intent = %(pi)s OR (reason = 'credit_purchase' AND stripe_id = %(pi)s))"
@@ -50,6 +53,7 @@ def _move(conn: psycopg.Connection, user_id: str, delta: int, reason: str, strip
         " ON CONFLICT (reason, stripe_id) DO NOTHING", (user_id, delta, reason, stripe_id, pi_id)).rowcount
     if not inserted:
         return False
+    _log.info("credits moved", reason=reason, delta=delta, stripe_id=stripe_id, payment_intent=pi_id)
     balance = conn.execute("INSERT INTO credit_balances (user_id, balance) VALUES (%s, %s) ON CONFLICT (user_id) DO"
                            " UPDATE SET balance = credit_balances.balance + EXCLUDED.balance, updated_at = now()"
                            " RETURNING balance", (user_id, delta)).fetchone()[0]

@@ -23,7 +23,10 @@ from psycopg.types.json import Jsonb
 
 from cashbook.billing import ledger
 from cashbook.billing.objects import expandable_id, subscription_period_end, subscription_plan_id
+from cashbook.logs import get_logger
 from cashbook.money import to_major_str
+
+_log = get_logger("cashbook.credits")
 
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
 
@@ -216,6 +219,7 @@ def grant_credits(conn: psycopg.Connection, pi: dict[str, Any]) -> bool | None:
                  " SET balance = credit_balances.balance + EXCLUDED.balance, updated_at = now()", (user_id, credits))
     conn.execute("UPDATE payment_attempts SET status = 'succeeded', failure_message = NULL, updated_at = now()"
                  " WHERE stripe_id = %s", (pi_id,))
+    _log.info("credits granted", payment_intent=pi_id, credits=credits, pack_id=pack_id)  # under the caller's ids
     ledger.record(conn, ledger.Movement("credit_purchase", pi_id, amount, currency,
                                         ledger.from_unix(pi.get("created") or time.time()),
                                         expandable_id(pi.get("customer")), f"credit pack {pack_id}"))

@@ -139,14 +139,18 @@ def test_worker_metrics_port_counts_parked_events_pages_and_backlog(pg_url: str,
             conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount,"
                          " currency, status) VALUES ('cp_mia', 'mia', 'credit_purchase', 'pi_obs_mm', 'resume_5', 5,"
                          " 1999, 'usd', 'requires_confirmation')")
+            conn.execute("INSERT INTO payment_attempts (id, user_id, kind, stripe_id, pack_id, credits, amount,"
+                         " currency, status) VALUES ('cp_mia2', 'mia', 'credit_purchase', 'pi_obs_ok', 'resume_5', 5,"
+                         " 2000, 'usd', 'requires_confirmation')")
             events = [load_event("payment_intent.succeeded", object={"id": "pi_obs_mm", "amount": 2000}),
+                      load_event("payment_intent.succeeded", object={"id": "pi_obs_ok", "amount": 2000,
+                                                                     "currency": "usd"}),
                       load_event("invoice.paid", object={"id": "in_obs_w"}), load_event("payout.paid")]
-            for ev in events:
+            for i, ev in enumerate(events):
                 conn.execute("INSERT INTO webhook_events (id, type, created, payload, request_id)"
-                             " VALUES (%s, %s, %s, %s, %s)",
-                             (ev["id"], ev["type"], ev["created"], Jsonb(ev), "req-w-" + ev["type"]))
+                             " VALUES (%s, %s, %s, %s, %s)", (ev["id"], ev["type"], ev["created"], Jsonb(ev), f"req-w-{i}"))
         wait_until(lambda: q(pg_url, "SELECT count(*) FROM webhook_events WHERE status IN"
-                                     " ('processed', 'ignored', 'manual_review')") == [(3,)], timeout=60)
+                                     " ('processed', 'ignored', 'manual_review')") == [(4,)], timeout=60)
         text = ""
 
         def scraped() -> bool:
@@ -157,12 +161,16 @@ def test_worker_metrics_port_counts_parked_events_pages_and_backlog(pg_url: str,
         wait_until(scraped, timeout=30)
     assert sample(text, "cashbook_webhook_events_total", type="payment_intent.succeeded", outcome="parked") == 1
     assert sample(text, "cashbook_webhook_events_total", type="invoice.paid", outcome="processed") == 1
+    assert sample(text, "cashbook_webhook_events_total", type="payment_intent.succeeded", outcome="processed") == 1
     assert sample(text, "cashbook_webhook_events_total", type="payout.paid", outcome="ignored") == 1
     assert sample(text, "cashbook_webhook_inbox_backlog", status="manual_review") == 1
     assert sample(text, "cashbook_webhook_inbox_backlog", status="pending") == 0
     records = worker.records()
-    parked = [r for r in records if r.get("request_id") == "req-w-payment_intent.succeeded"]
+    parked = [r for r in records if r.get("event_id") == events[0]["id"]]
     assert {"webhook handler failed", "webhook event parked"} <= {r["event"] for r in parked}
+    assert all(r["request_id"] == "req-w-0" for r in parked)
+    granted = [r for r in records if r.get("request_id") == "req-w-1"]  # the effect: credits and a ledger row
+    assert {"credits granted", "ledger entry recorded", "webhook event processed"} <= {r["event"] for r in granted}
     assert EMAIL not in worker.log_path.read_text() and STRIPE_KEY not in worker.log_path.read_text()
 
 
