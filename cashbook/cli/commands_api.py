@@ -136,7 +136,8 @@ def _serve_metrics(pool: Any, host: str, port: int) -> Any:
 
     from cashbook.metrics import InboxCollector, scrape_registry
 
-    server, _thread = start_http_server(port, addr=host, registry=scrape_registry([InboxCollector(pool.connection)]))
+    server, _thread = start_http_server(port, addr=host, registry=scrape_registry(
+        [InboxCollector(lambda: pool.connection(timeout=2))]))
     return server
 
 
