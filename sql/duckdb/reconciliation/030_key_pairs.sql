@@ -14,9 +14,10 @@
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
     SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (
-        SELECT hash(type, stripe_id) AS h FROM staging.stg_ledger_entries WHERE stripe_id IS NOT NULL
+        SELECT (hash(type, stripe_id) & 4294967295)::UINTEGER AS h
+        FROM staging.stg_ledger_entries WHERE stripe_id IS NOT NULL
         UNION ALL
-        SELECT hash(type, object_key) FROM recon_indirect
+        SELECT (hash(type, object_key) & 4294967295)::UINTEGER FROM recon_indirect
     )
 ) WHERE h = prev;
 
@@ -24,7 +25,8 @@ CREATE OR REPLACE TEMP TABLE recon_key_candidates AS
 WITH joined AS (
     SELECT
         e.*,
-        e.entry_id IS NOT NULL AND hash(e.type, e.object_key) IN (SELECT h FROM recon_repeated_keys) AS is_rep,
+        e.entry_id IS NOT NULL
+            AND (hash(e.type, e.object_key) & 4294967295)::UINTEGER IN (SELECT h FROM recon_repeated_keys) AS is_rep,
         m.balance_transaction_id,
         m.object_id AS bt_object_id,
         m.category AS bt_category,
