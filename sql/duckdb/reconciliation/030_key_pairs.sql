@@ -5,8 +5,10 @@
 -- Only rows that can produce a finding are kept: a clean pair (an entry whose (type, object) is not repeated,
 -- its balance transaction, ledger currency = settlement currency, same amount) is matched and nothing
 -- downstream needs it, so millions of matched pairs are never written (marts.reconciliation_summary derives
--- the matched totals). Repeated (type, object) keys are found first on a hash, as equal neighbours of one
--- sort (run on its own so it never competes with the join for memory). The sort takes every ledger row with
+-- the matched totals). Repeated (type, object) keys are found first on a 32-bit hash, as equal neighbours of
+-- one sort (run on its own so it never competes with the join for memory; sorting 4-byte values instead of
+-- 8-byte ones takes 0.73 instead of 1.0 CPU s at 10M rows). At 10M keys the 32-bit hash has ≈ 12k colliding
+-- pairs: like any spurious repeat they only keep a few more clean pairs. The sort takes every ledger row with
 -- a stripe_id as (type, stripe_id) — no per-row key test — plus the indirect entries as (type, resolved
 -- object): a superset of the keyed entries, so every really repeated key is found. A hash collision or a
 -- spurious repeat (e.g. two manual_adjustment rows) only keeps a few more rows; the exact ranking below is on
