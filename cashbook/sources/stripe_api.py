@@ -54,7 +54,6 @@ from cashbook.sources.streams import (
     sort_table,
     to_batch,
     to_table,
-    utc_day,
 )
 
 log = logging.getLogger(__name__)
@@ -145,18 +144,6 @@ def _ts(value: dt.datetime) -> int:
 def _day_bounds(day: dt.date) -> tuple[int, int]:
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     return _ts(start), _ts(start + dt.timedelta(days=1))
-
-
-def days_to_reingest(run_day: dt.date, lookback_days: int, *, earliest: dt.date | None = None) -> list[dt.date]:
-    """The partitions a run for `run_day` re-reads: itself and the `lookback_days` before it.
-
-    Stripe objects change after they are created (BT `status` pending -> available, refunds making
-    `charge.amount_refunded` grow, invoices paid), so a day is not final when first ingested.
-    """
-    if lookback_days < 0:
-        raise ValueError("lookback_days must be >= 0")
-    days = [run_day - dt.timedelta(days=i) for i in range(lookback_days, -1, -1)]
-    return [d for d in days if earliest is None or d >= earliest]
 
 
 class StripeApiSource:
@@ -540,6 +527,3 @@ def _flat(params: dict[str, Any]) -> list[tuple[str, Any]]:
             out.append((k, v))
     return out
 
-
-def day_of(ts: int) -> dt.date:
-    return utc_day(ts)

@@ -1,8 +1,8 @@
 """Late changes: which already-ingested day partitions must be read again.
 
 Two mechanisms, because Stripe has no `updated` filter (NOTES §1, §4):
-- a trailing lookback: every run re-reads its day and the `lookback_days` before it
-  (`cashbook.sources.stripe_api.days_to_reingest`), which catches BT `status` flips, refunds, paid
+- a trailing lookback: every scheduled run re-reads its day and the `stripe_lookback_days` before it
+  (the daily schedule's partition range), which catches BT `status` flips, refunds, paid
   invoices and everything else that settles within a week;
 - an events-based refresher for older objects: `/v1/events` (kept 30 days) names every object that
   changed; the days those objects were *created* on, if older than the lookback, are re-ingested.
