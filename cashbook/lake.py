@@ -28,18 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-LAKE_TABLES = [
-    "stripe_balance_transactions",
-    "stripe_charges",
-    "stripe_refunds",
-    "stripe_disputes",
-    "stripe_payouts",
-    "stripe_payout_balance_transactions",
-    "stripe_customers",
-    "stripe_subscriptions",
-    "stripe_invoices",
-    "ledger_entries",
-]
+from cashbook.sources.registry import LAKE_TABLES
+
+__all__ = ["LAKE_TABLES"]  # the lake's tables, named by the stream registry (imported from here by the warehouse)
 
 WRITE_THREADS = 8
 _EPOCH = dt.date(1970, 1, 1)

@@ -31,11 +31,11 @@ from api.schemas.billing import (
 from api.services import state
 from api.services.risk import Card, ClientInfo, assess_attempt, card_of, risk_columns
 from api.settings import ApiSettings
-from cashbook.billing.objects import expandable_id
 from cashbook.billing.risk import Assessment
 from cashbook.billing.tokens import Principal
 from cashbook.money import to_major_str
 from cashbook.stripe_gateway import GatewayError, StripeGateway
+from cashbook.stripe_shapes import expandable_id
 
 _CURRENT_SUB_SQL = (
     "SELECT id, plan_id, status, cancel_at_period_end, current_period_end, dunning_attempts FROM subscriptions"

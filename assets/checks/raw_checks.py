@@ -9,9 +9,9 @@ import dagster as dg
 
 from assets.checks.common import quality_check_result, run_days
 from assets.resources import LakeResource
-from cashbook.lake import LAKE_TABLES
 from cashbook.quality.freshness import freshness
 from cashbook.quality.partitions import check_partitions
+from cashbook.sources.registry import LAKE_TABLES
 
 
 def _build(table: str) -> dg.AssetChecksDefinition:

@@ -13,7 +13,8 @@ from assets.partitions import daily_partitions, window_days
 from assets.raw_writer import landed, materialize_result
 from assets.resources import LakeResource, StripeSourceResource
 from cashbook.sources.errors import SourceError
-from cashbook.sources.streams import STRIPE_STREAMS, time_column
+from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.streams import time_column
 
 KEYS = {dg.AssetKey(["raw", f"stripe_{s}"]): s for s in STRIPE_STREAMS}
 

@@ -194,7 +194,8 @@ def ingest_start(lake_dir: Path, start: dt.date) -> dt.date:
     account that reuses the same object ids. Lake days the new history does not cover would keep the old
     copies of those ids (duplicates downstream); rewriting them from the new export leaves them empty.
     """
-    from cashbook.lake import LAKE_TABLES, existing_days
+    from cashbook.lake import existing_days
+    from cashbook.sources.registry import LAKE_TABLES
 
     landed = [days[0] for table in LAKE_TABLES if (days := existing_days(lake_dir, table))]
     return min([start, *landed])

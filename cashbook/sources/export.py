@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cashbook.sources.errors import SourceError
+from cashbook.sources.registry import STRIPE_STREAMS
 from cashbook.sources.streams import (
-    STRIPE_STREAMS,
     gc_paused,
     lines_to_batch,
     membership_lines_to_batch,

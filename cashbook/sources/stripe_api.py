@@ -43,6 +43,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from cashbook.settings import STRIPE_API_VERSION
 from cashbook.sources.errors import SourceError
 from cashbook.sources.ratelimit import TokenBucket, default_rate
+from cashbook.sources.registry import BALANCE_SOURCE_STREAMS, ENDPOINTS
 from cashbook.sources.streams import (
     STREAM_COLUMNS,
     canonical_json,
@@ -60,23 +61,6 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 PAGE_LIMIT = 100
-
-# stream -> (list path, fixed params). Subscriptions: Stripe hides canceled ones unless status=all.
-ENDPOINTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "balance_transactions": ("/v1/balance_transactions", {}),
-    "charges": ("/v1/charges", {}),
-    "refunds": ("/v1/refunds", {}),
-    "disputes": ("/v1/disputes", {}),
-    "payouts": ("/v1/payouts", {}),
-    "customers": ("/v1/customers", {}),
-    "subscriptions": ("/v1/subscriptions", {"status": "all"}),
-    "invoices": ("/v1/invoices", {}),
-    "events": ("/v1/events", {}),
-}
-
-# An expanded balance-transaction source lands in the stream named by its `object`.
-SOURCE_STREAMS = {"charge": "charges", "refund": "refunds", "dispute": "disputes", "payout": "payouts"}
-
 
 class StripeApiError(SourceError):
     """Stripe refused a request (after retries, if it was retryable); `where` is the request."""
@@ -206,7 +190,7 @@ class StripeApiSource:
         days = sorted(set(days))
         windows = [replace(self._window("balance_transactions", d, *_day_bounds(d)),
                            params=(("expand", ["data.source"]),)) for d in days]
-        sources: dict[str, dict[str, Obj]] = {s: {} for s in SOURCE_STREAMS.values()}
+        sources: dict[str, dict[str, Obj]] = {s: {} for s in BALANCE_SOURCE_STREAMS.values()}
         rows = _PrebuiltRows.for_stream("balance_transactions")
         objs = self._run(windows, sources=sources, rows=rows)
         tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.table(d) if rows else None)
@@ -313,7 +297,7 @@ class StripeApiSource:
             if sources is not None and isinstance(obj.get("source"), dict):
                 src = obj["source"]
                 obj = {**obj, "source": src.get("id")}
-                target = SOURCE_STREAMS.get(str(src.get("object")))
+                target = BALANCE_SOURCE_STREAMS.get(str(src.get("object")))
                 if target is not None:
                     sources[target].setdefault(src["id"], src)
             if obj["id"] in bucket:

@@ -13,20 +13,13 @@ import pytest
 
 from cashbook.lake import partition_path
 from cashbook.settings import load_settings
+from cashbook.sources.registry import STREAMS, STRIPE_STREAMS
 
 D1 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 D2 = dt.datetime(2025, 3, 2, 23, 59, 59, tzinfo=dt.UTC)
 
-STREAM_FIXTURE = {
-    "balance_transactions": "balance_transaction",
-    "charges": "charge",
-    "refunds": "refund",
-    "disputes": "dispute",
-    "payouts": "payout",
-    "customers": "customer",
-    "subscriptions": "subscription",
-    "invoices": "invoice",
-}
+# Each raw stream holding Stripe objects -> the `object` of its rows (Stripe's example object of that type).
+STREAM_FIXTURE = {s: STREAMS[s].object for s in STRIPE_STREAMS if STREAMS[s].object}
 
 
 def _write_export(fixtures_dir: Path, out: Path) -> None:

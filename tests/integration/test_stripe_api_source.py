@@ -16,7 +16,8 @@ import pytest
 from cashbook.replay import ReplayConfig, ReplayServer
 from cashbook.replay.synth import write_synthetic_export
 from cashbook.sources.export import read_stream
-from cashbook.sources.streams import STRIPE_STREAMS, time_column, to_row, utc_day
+from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.streams import time_column, to_row, utc_day
 from cashbook.sources.stripe_api import StripeApiError, StripeApiSource
 from cashbook.sources.stripe_refresh import EventGapError, backfill_command, check_event_gap, plan_refresh
 
