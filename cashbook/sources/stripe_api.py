@@ -168,6 +168,14 @@ class StripeApiSource:
         objs = self._run([self._window(stream, "range", s, e)], rows=rows)
         return self._table(stream, objs.get("range", {}).values(), rows.table("range") if rows else None)
 
+    def metadata(self) -> dict[str, Any]:
+        """What the run cost (`StripeReader`): requests, pages, objects, retries, waits, the first warnings."""
+        stats = self.stats.as_metadata()
+        meta: dict[str, Any] = {f"api/{k}": v for k, v in stats.items() if k != "warnings"}
+        if stats.get("warnings"):
+            meta["api/warnings"] = "\n".join(stats["warnings"][:20])
+        return {"source": "api", **meta}
+
     def read_days(self, stream: str, days: list[dt.date]) -> dict[dt.date, pa.Table]:
         """One table per UTC day of `created`, all days fetched concurrently under one limiter."""
         days = sorted(set(days))
