@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
 from cashbook import warehouse
-from cashbook.settings import load_settings
+from cashbook.settings import Settings, load_settings
 from cashbook.snapshot import SnapshotInfo, publish_snapshot
 from cashbook.sources.reader import StripeReader
 
@@ -24,14 +24,27 @@ if TYPE_CHECKING:  # imported when a run uses the API: the SDK is not needed to 
 SECRET = {"dagster__is_secret": True}
 
 
+def _default(name: str) -> Any:
+    """The settings' own default for a field, so a resource built without settings behaves like a fresh clone."""
+    return Settings.model_fields[name].default
+
+
 class LakeResource(dg.ConfigurableResource):
-    """Where raw Parquet partitions live."""
+    """Where raw Parquet partitions live, the first daily partition, and how old the newest Stripe data may be."""
 
     lake_dir: str
+    partition_start: str = Field(default=_default("partition_start").isoformat(),
+                                 description="PARTITION_START: first daily partition (UTC), YYYY-MM-DD")
+    freshness_max_age_hours: float = Field(default=_default("freshness_max_age_hours"), gt=0,
+                                           description="FRESHNESS_MAX_AGE_HOURS: older raw Stripe data is stale")
 
     @property
     def path(self) -> Path:
         return Path(self.lake_dir)
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date.fromisoformat(self.partition_start)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -42,6 +55,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     cashbook_home: str
     threads: int = 2
+    # What the warehouse's SQL runs with: the reconciliation's grace window and the marts' reporting currency.
+    reconcile_grace_days: int = Field(default=_default("reconcile_grace_days"), ge=0,
+                                      description="RECONCILE_GRACE_DAYS")
+    reporting_currency: str = Field(default="", description="REPORTING_CURRENCY; empty: no conversion")
+    exchange_rates_csv: str = Field(default="", description="EXCHANGE_RATES_CSV for the reporting currency")
     _log: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -53,16 +71,22 @@ class WarehouseResource(dg.ConfigurableResource):
         else:
             warehouse.log.warning(message)
 
+    def settings(self) -> Settings:
+        """Settings as this resource configures them (for the cashbook functions that take `Settings`)."""
+        return load_settings(cashbook_home=self.cashbook_home, reconcile_grace_days=self.reconcile_grace_days,
+                             reporting_currency=self.reporting_currency or None,
+                             exchange_rates_csv=self.exchange_rates_csv or None)
+
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         try:
-            return warehouse.connect(load_settings(cashbook_home=self.cashbook_home), read_only=read_only,
+            return warehouse.connect(self.settings(), read_only=read_only,
                                      threads=self.threads, warn=self._warn)
         except warehouse.WarehouseMissingError as exc:
             raise dg.Failure(str(exc)) from None
 
     def publish_snapshot(self, run_id: str = "") -> SnapshotInfo:
         """Copy the build file to `$CASHBOOK_HOME/warehouse.duckdb` atomically (cashbook.snapshot)."""
-        settings = load_settings(cashbook_home=self.cashbook_home)
+        settings = self.settings()
         return publish_snapshot(warehouse.build_path(settings), warehouse.published_path(settings), run_id=run_id)
 
 
@@ -87,6 +111,8 @@ class StripeSourceResource(dg.ConfigurableResource):
     api_key: str = Field(default="", json_schema_extra=SECRET, description="STRIPE_API_KEY")
     api_base: str = ""
     rate_limit: float = 0.0
+    lookback_days: int = Field(default=_default("stripe_lookback_days"), ge=0,
+                               description="STRIPE_LOOKBACK_DAYS: days before yesterday each scheduled run re-reads")
 
     def reader(self) -> StripeReader:
         """One reader per run: with the API, every stream shares its token bucket and counters."""

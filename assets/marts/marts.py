@@ -12,7 +12,6 @@ from assets.resources import WarehouseResource
 from assets.warehouse.layers import key_of, parse_sql_file, require_upstream
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
 from cashbook.marts.build import MART_FILES, SQL_DIR, build_mart, configure_fx
-from cashbook.settings import get_settings
 
 
 def mart_key(name: str) -> dg.AssetKey:
@@ -55,7 +54,7 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
         con = warehouse.connect()
         try:
             require_upstream(con, mart_key(name), READS[name], set())
-            configure_fx(con, get_settings())
+            configure_fx(con, warehouse.settings())
             rows = build_mart(con, name)
         finally:
             con.close()

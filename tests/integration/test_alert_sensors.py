@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pyarrow as pa
 import pytest
 
-from assets.resources import PostgresResource
+from assets.resources import LakeResource, PostgresResource
 from cashbook.db.migrate import migrate
 from cashbook.discrepancy_lifecycle import publish_discrepancies
 from pipelines.alert_sensors import run_failure_alerts, threshold_alerts
@@ -40,18 +41,19 @@ def _alerts(url: str) -> list[tuple]:
         return conn.execute("SELECT rule, scope, status, paged_at IS NOT NULL FROM analytics.alerts ORDER BY 1, 2").fetchall()
 
 
-def test_threshold_sensor_waits_for_a_materialization_then_pages(postgres: PostgresResource) -> None:
+def test_threshold_sensor_waits_for_a_materialization_then_pages(postgres: PostgresResource, tmp_path: Path) -> None:
+    lake = LakeResource(lake_dir=str(tmp_path / "lake"))  # empty: staleness has nothing to judge
     instance = dg.DagsterInstance.ephemeral()
     defs = dg.Definitions(assets=[_published])
     ctx = dg.build_multi_asset_sensor_context(monitored_assets=[KEY], instance=instance, definitions=defs,
-                                              resources={"postgres": postgres})
+                                              resources={"postgres": postgres, "lake": lake})
     result = threshold_alerts(ctx)
     assert isinstance(result, dg.SkipReason) and "no new materializations" in result.skip_message
     assert _alerts(postgres.database_url) == []
 
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=KEY))
     ctx = dg.build_multi_asset_sensor_context(monitored_assets=[KEY], instance=instance, definitions=defs,
-                                              resources={"postgres": postgres})
+                                              resources={"postgres": postgres, "lake": lake})
     result = threshold_alerts(ctx)
     assert "opened 1" in result.skip_message
     assert ("payout_mismatch", "po_1", "open", True) in _alerts(postgres.database_url)
