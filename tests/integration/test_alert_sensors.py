@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 import psycopg
-import pyarrow as pa
 import pytest
 
 from assets.resources import LakeResource, PostgresResource
 from cashbook.db.migrate import migrate
 from cashbook.discrepancy_lifecycle import publish_discrepancies
 from pipelines.alert_sensors import run_failure_alerts, threshold_alerts
+from tests.discrepancy_rows import discrepancy, discrepancy_table
 
 KEY = dg.AssetKey(["analytics", "discrepancies"])
 
@@ -28,11 +27,9 @@ def postgres(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> PostgresResource:
     for var in ("PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(var, raising=False)  # the log sink only
     migrate(pg_url)
-    row = {"discrepancy_id": "d1", "kind": "payout_mismatch", "stripe_balance_transaction_id": None,
-           "stripe_object_id": None, "ledger_entry_id": None, "payout_id": "po_1", "currency": "eur",
-           "stripe_amount": 100, "ledger_amount": 90, "difference": 10,
-           "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "x"}
-    publish_discrepancies(pg_url, pa.Table.from_pylist([row]), run_id="r")
+    row = discrepancy("d1", "payout_mismatch", stripe_amount=100, stripe_balance_transaction_id=None,
+                      stripe_object_id=None, ledger_entry_id=None, payout_id="po_1", currency="eur", detail="x")
+    publish_discrepancies(pg_url, discrepancy_table([row]), run_id="r")
     return PostgresResource(database_url=pg_url)
 
 
