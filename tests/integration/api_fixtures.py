@@ -66,8 +66,12 @@ def launch_localstripe(tmp_path: Path, clock_offset: int = 0) -> Iterator[str]:
     code = LAUNCH.format(port=port)
     if clock_offset:
         code = f"import time; _t = time.time; time.time = lambda: _t() + {int(clock_offset)}; " + code
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    yield from listening_process([sys.executable, "-c", code], port, env=env)
+
+
+def listening_process(argv: list[str], port: int, **popen: Any) -> Iterator[str]:
+    """Run `argv` until the caller is done; yields its URL once it listens on 127.0.0.1:`port`."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
     try:
         wait_port(port, proc)
         yield f"http://127.0.0.1:{port}"

@@ -6,7 +6,6 @@ use (launching processes, signing payloads, `RunningApi`) are in tests/integrati
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -25,8 +24,8 @@ from tests.integration.api_fixtures import (
     api_settings,
     free_port,
     launch_localstripe,
+    listening_process,
     serve,
-    wait_port,
 )
 
 
@@ -70,12 +69,5 @@ def running_api_factory(pg_url: str) -> Iterator[ApiFactory]:
 def stripe_idempotent(localstripe_url: str) -> Iterator[str]:
     """localstripe behind a proxy process that enforces Stripe's Idempotency-Key semantics (see the module)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.stripe_idempotency_proxy", "--upstream",
-                             localstripe_url, "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    yield from listening_process([sys.executable, "-m", "tests.integration.stripe_idempotency_proxy", "--upstream",
+                                  localstripe_url, "--port", str(port)], port, cwd=Path(__file__).resolve().parents[2])
