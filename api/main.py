@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from api import openapi, problems, web
 from api.audit import AuditMiddleware
 from api.ratelimit import RateLimitMiddleware, RateLimits
-from api.routes import admin, billing, health, webhooks
+from api.routes import admin, analytics, billing, health, webhooks
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
 from cashbook.db.migrate import migrate
@@ -85,6 +85,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
         app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
+    analytics.install(app)  # /api/analytics/* and the request-statistics middleware its health route reads
     web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())  # outermost
     app.include_router(health.router)
     app.include_router(billing.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from cashbook.cli import app
 from cashbook.cli.console import console
 from cashbook.settings import get_settings
+
+if TYPE_CHECKING:
+    from cashbook.marts.report import CurrencyKpis
 
 
 def _month(value: str | None) -> dt.date | None:
@@ -37,9 +40,29 @@ def _published_at(con: object) -> str | None:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC" + (f" by run {run}" if run else "")
 
 
+def kpi_table(month: dt.date, sets: list[CurrencyKpis]) -> Table:
+    """KPIs as rows and currencies as columns, so the table stays narrow; values fold, never truncate ("16148…")."""
+    from cashbook.marts.report import KPI_ROWS
+
+    provisional = any(k.provisional for k in sets)
+    table = Table(title=f"cashbook KPIs {month:%Y-%m} (per currency, major units)"
+                        + (" — PROVISIONAL*" if provisional else ""))
+    table.add_column("KPI", justify="left", no_wrap=True)
+    for k in sets:
+        width = max(len(k.text(key, kind)) + 1 for key, _, kind in KPI_ROWS)
+        table.add_column(k.currency + ("*" if k.provisional else ""), justify="right", no_wrap=True,
+                         overflow="fold", min_width=max(width, 4))
+    table.add_row("month status", *("provisional*" if k.provisional else "complete" for k in sets))
+    for key, label, kind in KPI_ROWS:
+        table.add_row(label, *(k.text(key, kind) + ("*" if k.provisional else "") for k in sets))
+    return table
+
+
 @app.command("report")
 def report_cmd(
-    month: Annotated[str | None, typer.Option(help="Month to report, YYYY-MM (default: the latest)")] = None,
+    month: Annotated[str | None, typer.Option(
+        help="Month to report, YYYY-MM (default: the latest complete month; a running month is marked provisional)"
+    )] = None,
     stripe: Annotated[Path | None, typer.Option(
         "--stripe", help="Build the marts in memory from this export directory instead of the warehouse")] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for the HTML (default $CASHBOOK_HOME/reports)")] = None,
@@ -47,7 +70,7 @@ def report_cmd(
     """Print the month's KPIs per currency and write a self-contained HTML report with charts."""
     import duckdb
 
-    from cashbook.marts.report import ReportError, kpis, latest_month, write_report
+    from cashbook.marts.report import ReportError, check_month, kpis, latest_month, write_report
 
     settings = get_settings()
     wanted = _month(month)
@@ -83,21 +106,14 @@ def report_cmd(
             console.print(f"[dim]warehouse published {published}[/dim]")
     try:
         chosen = wanted or latest_month(con)
+        check_month(con, chosen)
         sets = kpis(con, chosen)
         if not sets:
             raise ReportError(f"no MRR rows for {chosen:%Y-%m}")
-        table = Table(title=f"cashbook KPIs {chosen:%Y-%m} (per currency, major units)")
-        for col in ("currency", "MRR", "customers", "ARPA", "new", "expansion", "contraction", "churn",
-                    "reactivation", "cust. churn", "gross MRR churn", "net MRR churn", "gross revenue",
-                    "net revenue", "payment success"):
-            table.add_column(col, justify="right")
-        for k in sets:
-            table.add_row(k.currency, k.money("mrr"), str(k.values["customers"]), k.money("arpa"), k.money("new_mrr"),
-                          k.money("expansion_mrr"), k.money("contraction_mrr"), k.money("churned_mrr"),
-                          k.money("reactivation_mrr"), k.rate("customer_churn_rate"), k.rate("gross_mrr_churn_rate"),
-                          k.rate("net_mrr_churn_rate"), k.money("gross"), k.money("net"),
-                          k.rate("payment_success_rate"))
-        console.print(table)
+        console.print(kpi_table(chosen, sets))
+        if any(k.provisional for k in sets):
+            console.print(f"[yellow]* provisional: {chosen:%Y-%m} has not ended in the data; its MRR and churn "
+                          "will change until it closes (default: the latest complete month)[/yellow]")
         path = write_report(con, out or settings.reports_dir, chosen)
     except ReportError as exc:
         typer.secho(str(exc), fg="red", err=True)

@@ -41,7 +41,8 @@ class TokenBucket:
 
     def __init__(self, rate: float, *, margin: float = 0.06,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_grant: Callable[[float], None] | None = None) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be > 0 requests/s, got {rate}")
         self.rate = float(rate)
@@ -54,6 +55,9 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
+        # Called under the lock with each start's clock reading: the exact schedule the limiter granted,
+        # which a test can check without depending on when the request threads were next scheduled.
+        self._on_grant = on_grant
         self.waited_seconds = 0.0
         self.acquired = 0
 
@@ -70,6 +74,8 @@ class TokenBucket:
                     self._spent.append(now)
                     self._last = now
                     self.acquired += 1
+                    if self._on_grant is not None:
+                        self._on_grant(now)
                     self.waited_seconds += waited
                     return waited
                 delay = spacing

@@ -25,7 +25,7 @@ from tests.integration.api_fixtures import ApiFactory
 
 RUNS = {
     "user": r"^/(api/billing|api/webhooks|healthz|readyz)",
-    "admin": r"^/api/admin",
+    "admin": r"^/api/(admin|analytics)",
 }
 
 

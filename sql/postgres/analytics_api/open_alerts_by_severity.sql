@@ -1,0 +1,1 @@
+SELECT severity, count(*) AS n FROM analytics.alerts WHERE status = 'open' GROUP BY severity
