@@ -8,10 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from assets.resources import LakeResource, StripeSourceResource
+from assets.resources import LakeResource, StripeSourceResource, WarehouseResource
 from assets.warehouse.staging import RAW_KEYS
 from cashbook.settings import get_settings, load_settings
-from pipelines.definitions import build_definitions, defs
+from pipelines.definitions import build_definitions, build_resources, defs
 from pipelines.jobs import raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule, lookback_range
 from pipelines.sensors import warehouse_after_raw
@@ -207,3 +207,24 @@ def test_analyst_file_is_republished_after_subset_runs_only() -> None:
     built(WAREHOUSE_DUCKDB)
     built(dg.AssetKey(["marts", "mrr_monthly"]), passed=False)  # its blocking check failed
     assert requested() == 0
+
+
+def test_resources_carry_the_run_parameters_assets_and_sensors_read(tmp_path: Path) -> None:
+    """Grace days, FX, lake path, first partition, lookback: from settings into resources, nowhere else."""
+    settings = load_settings(cashbook_home=tmp_path, reconcile_grace_days=5, reporting_currency="EUR",
+                             exchange_rates_csv=tmp_path / "rates.csv", partition_start=dt.date(2024, 3, 1),
+                             stripe_lookback_days=2, freshness_max_age_hours=12)
+    resources = build_resources(settings)
+    warehouse = resources["warehouse"]
+    assert isinstance(warehouse, WarehouseResource)
+    run = warehouse.settings()
+    assert (run.reconcile_grace_days, run.reporting_currency, run.exchange_rates_csv) == (
+        5, "eur", tmp_path / "rates.csv")
+    lake, stripe = resources["lake"], resources["stripe"]
+    assert isinstance(lake, LakeResource) and isinstance(stripe, StripeSourceResource)
+    assert (lake.path, lake.first_day, lake.freshness_max_age_hours) == (
+        settings.lake_dir, dt.date(2024, 3, 1), 12)
+    assert stripe.lookback_days == 2
+    # Built without settings, a resource behaves like a fresh clone (the settings' own defaults).
+    assert WarehouseResource(cashbook_home=str(tmp_path)).settings().reconcile_grace_days == 3
+    assert LakeResource(lake_dir="x").first_day == dt.date(2025, 1, 1)
