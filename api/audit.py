@@ -1,6 +1,6 @@
 """The append-only audit trail of admin requests (issue 12; reused by issue 13's admin tools).
 
-Two kinds of rows in `audit_log` (the database refuses UPDATE/DELETE/TRUNCATE):
+Two kinds of rows in `audit_log` (the database refuses UPDATE/TRUNCATE, and DELETE but for retention, 0025):
 - a *change* row, written by a service in the same transaction as the change it records (`record(...)`,
   with `before`/`after`), so an admin change can never commit without its audit row;
 - a *request* row for every request to `/api/admin/*` that wrote no change row — reads, refusals (401/403),
@@ -30,6 +30,8 @@ from cashbook.paths import SQL_DIR
 _log = logging.getLogger("cashbook.api.audit")
 INSERT_SQL = (SQL_DIR / "postgres" / "audit" / "insert.sql").read_text()
 ADMIN_PREFIX = "/api/admin"
+# the path parameters that name what an admin request acts on (issue 13 adds manual payments, jobs, reports)
+_TARGETS = ("discrepancy_id", "event_id", "mp_id", "job_id", "report_id")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -133,8 +135,8 @@ class AuditMiddleware:
         request = Request(scope)
         ctx = AuditContext.of(request)
         outcome = "allowed" if status < 400 else ("denied" if status in (401, 403) else "failed")
-        target = (scope.get("path_params") or {}).get("discrepancy_id") or (scope.get("path_params") or {}).get(
-            "event_id")
+        params = scope.get("path_params") or {}
+        target = next((params[k] for k in _TARGETS if params.get(k)), None)
         pool = self.get_pool(scope)
         async with pool.connection() as conn:
             await conn.execute(INSERT_SQL, _row(ctx, f"{ctx.method} {ctx.path}", target, outcome, status, None, None))

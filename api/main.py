@@ -17,6 +17,7 @@ from api import openapi, problems, web
 from api.audit import AuditMiddleware
 from api.ratelimit import RateLimitMiddleware, RateLimits
 from api.routes import admin, analytics, billing, health, webhooks
+from api.services.admin_jobs import AdminLoop
 from api.services.worker import Worker, WorkerConfig
 from api.settings import ApiSettings
 from cashbook.db.migrate import migrate
@@ -61,6 +62,11 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
             thread = threading.Thread(target=worker.run_forever, name="cashbook-worker", daemon=True,
                                       args=(api_settings.worker_poll_seconds, stop, app.state.wakeup))
             thread.start()
+            # issue 13: queued reconcile jobs and scheduled retention (api/services/admin_jobs.py)
+            admin_loop = AdminLoop(pool, api_settings, core_settings)
+            admin_thread = threading.Thread(target=admin_loop.run_forever, name="cashbook-admin-jobs", daemon=True,
+                                            args=(api_settings.worker_poll_seconds, stop))
+            admin_thread.start()
         try:
             yield
         finally:
@@ -69,6 +75,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                 app.state.wakeup.set()
             if thread is not None:
                 thread.join(timeout=10)
+                admin_thread.join(timeout=10)
             pool.close()
 
     docs = api_settings.docs_on()

@@ -96,6 +96,39 @@ class ApiSettings(BaseSettings):
     worker_backoff_seconds: float = Field(default=2.0, ge=0)
     worker_backoff_max_seconds: float = Field(default=3600.0, ge=0)
 
+    # Admin tools (issue 13; docs/api.md "Admin tools"). Per-currency maps are JSON, in minor units.
+    max_manual_payment: dict[str, int] = Field(
+        default_factory=lambda: {"usd": 1_000_000, "eur": 1_000_000, "gbp": 1_000_000},
+        validation_alias=AliasChoices("MAX_MANUAL_PAYMENT", "CASHBOOK_API_MAX_MANUAL_PAYMENT"),
+        description="JSON {currency: minor units}: the largest |amount| of one manual payment; a currency not"
+                    " listed is refused (fails closed).")
+    manual_payment_approval_threshold: dict[str, int] = Field(
+        default_factory=lambda: {"usd": 100_000, "eur": 100_000, "gbp": 100_000},
+        description="JSON {currency: minor units}: above this |amount| a second admin must approve; a currency"
+                    " not listed always needs approval.")
+    max_manual_credits: int = Field(default=100_000, ge=1, description="Largest |credits| of one manual payment.")
+    manual_credits_approval_threshold: int = Field(
+        default=10_000, ge=0, description="Above this |credits| a second admin must approve.")
+    dagster_graphql_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DAGSTER_GRAPHQL_URL", "CASHBOOK_API_DAGSTER_GRAPHQL_URL"),
+        description="e.g. http://127.0.0.1:3000/graphql: reconcile-on-demand launches the warehouse job there;"
+                    " unset: the reconciliation runs as a worker job in the API process.")
+    dagster_reconcile_job: str = Field(default="warehouse", min_length=1,
+                                       description="The Dagster job launched by reconcile-on-demand.")
+    dagster_repository_location: str = Field(default="cashbook", min_length=1)
+    dagster_repository_name: str = Field(default="__repository__", min_length=1)
+    dagster_ui_url: str | None = Field(default=None, description="Base of run links; default: the GraphQL URL's.")
+    reconcile_job_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A worker reconcile job running longer is considered dead (its process"
+                                          " died) and no longer blocks a new start.")
+    autofix_enabled: bool = Field(default=False, description="Auto-fix may apply proposed ledger rows (issue 13);"
+                                                               " off: dry run only.")
+    audit_retention_days: int = Field(default=2555, ge=30, description="audit_log rows older are purged (7 years).")
+    webhook_payload_retention_days: int = Field(
+        default=90, ge=1, description="Payloads of processed/ignored webhook events older are emptied.")
+    retention_interval_seconds: float = Field(default=3600.0, gt=0, description="How often the worker enforces"
+                                                                                  " retention.")
+
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "billing@cashbook.local"
@@ -112,6 +145,18 @@ class ApiSettings(BaseSettings):
         except ValueError:
             raise ValueError(f"{v!r} is not a rate limit like '100/minute' or '10/second'") from None
         return v
+
+    @field_validator("max_manual_payment", "manual_payment_approval_threshold")
+    @classmethod
+    def _per_currency(cls, v: dict[str, int]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for currency, amount in v.items():
+            if len(currency) != 3 or not currency.isalpha():
+                raise ValueError(f"{currency!r} is not a 3-letter ISO 4217 currency code")
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+                raise ValueError(f"{currency}: {amount!r} must be a non-negative integer in minor units")
+            out[currency.lower()] = amount
+        return out
 
     @field_validator("redis_url")
     @classmethod

@@ -11,20 +11,17 @@ from collections.abc import Callable
 import psycopg
 import pyarrow as pa
 
+from cashbook.discrepancies import COLUMNS
 from cashbook.paths import SQL_DIR
 
 SQL = SQL_DIR / "postgres" / "lifecycle"
-
-COLUMNS = [
-    "discrepancy_id", "kind", "stripe_balance_transaction_id", "stripe_object_id", "ledger_entry_id", "payout_id",
-    "currency", "stripe_amount", "ledger_amount", "difference", "occurred_at", "detail",
-]
+__all__ = ["COLUMNS", "publish_discrepancies", "resolution_history", "resolve_manually"]
 
 
 def publish_discrepancies(pg_url: str, rows: pa.Table, *, run_id: str, seen_at: dt.datetime | None = None) -> dict:
     """Merge a run's rows; returns counts of new, still-open, resolved and manual rows."""
     seen_at = seen_at or dt.datetime.now(dt.UTC)
-    rows = rows.select(COLUMNS)
+    rows = rows.select(list(COLUMNS))
     with psycopg.connect(pg_url) as conn, conn.transaction():
         conn.execute(
             f"CREATE TEMP TABLE _run_discrepancies ON COMMIT DROP AS SELECT {', '.join(COLUMNS)} "

@@ -216,6 +216,15 @@ class StripeGateway:
         return self._call(self._client.v1.payment_intents.confirm, payment_intent_id,
                           options=self._opts(idempotency_key))
 
+    def retrieve_charge(self, charge_id: str) -> StripeDict:
+        return self._call(self._client.v1.charges.retrieve, charge_id)
+
+    def retrieve_refund(self, refund_id: str) -> StripeDict:
+        return self._call(self._client.v1.refunds.retrieve, refund_id)
+
+    def retrieve_dispute(self, dispute_id: str) -> StripeDict:
+        return self._call(self._client.v1.disputes.retrieve, dispute_id)
+
     def list_refunds(self, charge_id: str, *, page_size: int = 100) -> list[StripeDict]:
         """Every refund of the charge: follows `has_more` with `starting_after` (a page holds ≤ 100)."""
         refunds: list[StripeDict] = []

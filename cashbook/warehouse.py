@@ -22,9 +22,9 @@ import pyarrow as pa
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from cashbook.lake import LAKE_TABLES
-from cashbook.paths import SQL_DIR
 from cashbook.settings import Settings
 from cashbook.sources.streams import lake_schema
+from cashbook.sql_runner import run_files, sql_files
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,6 @@ def build_path(settings: Settings) -> Path:
 def published_path(settings: Settings) -> Path:
     """The read-only copy analysts open: replaced atomically after each warehouse run, never written in place."""
     return settings.warehouse_path
-
-
-def sql_files(layer: str) -> list[Path]:
-    """SQL files of a layer in execution order (file-name order: prefix them 010_, 020_...)."""
-    return sorted((SQL_DIR / "duckdb" / layer).glob("*.sql"))
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -208,15 +203,6 @@ def _is_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(rows and rows[0][0])
 
 
-def run_sql_dir(con: duckdb.DuckDBPyConnection, layer: str, variables: dict[str, object] | None = None) -> list[str]:
-    """Run every file of a layer; variables are bound with SET VARIABLE for getvariable() in SQL."""
-    for name, value in (variables or {}).items():
-        con.execute(f"SET VARIABLE {name} = ?", [value])
-    ran = []
-    for path in sql_files(layer):
-        try:
-            con.execute(path.read_text())
-        except duckdb.Error as exc:
-            raise RuntimeError(f"{path.relative_to(SQL_DIR.parent)}: {exc}") from exc
-        ran.append(path.name)
-    return ran
+def run_sql_dir(con: duckdb.DuckDBPyConnection, folder: str, variables: dict[str, object] | None = None) -> list[str]:
+    """Run every file of `sql/duckdb/<folder>` (cashbook.sql_runner); variables are bound for getvariable()."""
+    return run_files(con, sql_files(folder), variables=variables)

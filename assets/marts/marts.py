@@ -10,8 +10,11 @@ import dagster as dg
 
 from assets.resources import WarehouseResource
 from assets.warehouse.layers import key_of, parse_sql_file, require_upstream
+from assets.warehouse.metadata import documented_schema, table_metadata
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
-from cashbook.marts.build import MART_FILES, SQL_DIR, build_mart, configure_fx
+from cashbook.marts.build import FUNCTIONS_FILE, MART_PATHS, build_mart, configure_fx
+from cashbook.sql_runner import DUCKDB_SQL, SqlFileError, code_version
+from cashbook.sql_runner import MARTS as MART_FOLDER
 
 
 def mart_key(name: str) -> dg.AssetKey:
@@ -31,14 +34,16 @@ DESCRIPTIONS = {
 }
 # Relations built in every mart step before its own file (000_functions.sql / configure_fx), not assets.
 _SESSION = {("marts", "exchange_rates")}
-_ASSETS = {tuple(k.path) for k in (*RAW_KEYS, *STAGING_KEYS)} | {("marts", m) for m in MART_FILES}
+_ASSETS = {tuple(k.path) for k in (*RAW_KEYS, *STAGING_KEYS)} | {("marts", m) for m in MART_PATHS}
 
-READS = {name: set(parse_sql_file(SQL_DIR / "marts" / f).reads) - _SESSION for name, f in MART_FILES.items()}
+READS = {name: set(parse_sql_file(path).reads) - _SESSION for name, path in MART_PATHS.items()}
 # mart -> (upstream keys, description)
 MARTS: dict[str, tuple[list[dg.AssetKey], str]] = {
     name: (sorted((key_of(r) for r in READS[name] if r in _ASSETS), key=lambda k: k.path), DESCRIPTIONS[name])
-    for name in MART_FILES
+    for name in MART_PATHS
 }
+# A mart's result depends on its own file and on the session macros every mart step runs first.
+VERSIONS = {name: code_version([DUCKDB_SQL / MART_FOLDER / FUNCTIONS_FILE, path]) for name, path in MART_PATHS.items()}
 
 
 def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDefinition:
@@ -49,17 +54,24 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
         kinds={"duckdb", "sql"},
         pool="duckdb",
         description=description,
+        code_version=VERSIONS[name],
+        metadata=documented_schema("marts", name),
     )
     def _mart(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         con = warehouse.connect()
         try:
             require_upstream(con, mart_key(name), READS[name], set())
             configure_fx(con, warehouse.settings())
-            rows = build_mart(con, name)
+            try:
+                rows = build_mart(con, name)
+            except SqlFileError as exc:
+                raise dg.Failure(str(exc)) from exc
+            metadata = {"dagster/row_count": rows, "table": f"marts.{name}",
+                        **table_metadata(con, "marts", name, preview=True)}
         finally:
             con.close()
         context.log.info(f"marts.{name}: {rows} rows")
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": f"marts.{name}"})
+        return dg.MaterializeResult(metadata=metadata)
 
     return _mart
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from cashbook.warehouse import sql_files
+from cashbook.sql_runner import staging_files
 
 _CREATE = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:TABLE|VIEW)\s+(\w+)\.(\w+)", re.I)
 _REF = re.compile(r"\b(raw|staging|marts)\.(\w+)\b", re.I)
@@ -37,18 +37,9 @@ def parse_sql_file(path: Path) -> SqlFile:
     return SqlFile(Path(path), creates, reads)
 
 
-def layer_files(layer: str) -> list[SqlFile]:
-    return [parse_sql_file(p) for p in sql_files(layer)]
-
-
-def created_tables(layer: str, schema: str | None = None) -> list[Relation]:
-    """(schema, table) pairs the layer's files create, in file order, optionally filtered by schema."""
-    out: list[Relation] = []
-    for f in layer_files(layer):
-        for pair in f.creates:
-            if (schema is None or pair[0] == schema) and pair not in out:
-                out.append(pair)
-    return out
+def staging_sql_files() -> list[SqlFile]:
+    """Every staging file (sql/duckdb/staging/recon and .../metrics), parsed."""
+    return [parse_sql_file(p) for p in staging_files()]
 
 
 def key_of(relation: Relation) -> dg.AssetKey:

@@ -9,16 +9,17 @@ lake live); the few tables (parsed JSON, constant lists) are rebuilt whole, neve
 from graphlib import TopologicalSorter
 
 import dagster as dg
-import duckdb
 
 from assets.resources import WarehouseResource
-from assets.warehouse.layers import key_of, layer_files, require_upstream
+from assets.warehouse.layers import key_of, require_upstream, staging_sql_files
+from assets.warehouse.metadata import documented_schema, table_metadata
 from cashbook.lake import LAKE_TABLES
+from cashbook.sql_runner import SqlFileError, code_version, display_name, run_file
 
 RAW_KEYS = [dg.AssetKey(["raw", t]) for t in LAKE_TABLES]
 _RAW = {("raw", t) for t in LAKE_TABLES}
 
-_FILES = {key_of(rel): f for f in layer_files("staging") for rel in f.creates if rel[0] == "staging"}
+_FILES = {key_of(rel): f for f in staging_sql_files() for rel in f.creates if rel[0] == "staging"}
 _STAGING = {tuple(k.path) for k in _FILES}
 # dependency order (a relation after everything it reads), ties in file order
 _ORDER = TopologicalSorter({k: [key_of(r) for r in f.reads if r in _STAGING] for k, f in _FILES.items()})
@@ -33,7 +34,8 @@ def _deps(reads: frozenset) -> list[dg.AssetKey]:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(key, deps=_deps(f.reads), group_name="staging", kinds={"duckdb"},
-                     description=f"sql/duckdb/staging/{f.path.name}")
+                     description=f"sql/{display_name(f.path)}", code_version=code_version([f.path]),
+                     metadata=documented_schema("staging", key.path[-1]))
         for key, f in STAGING_BY_KEY.items()
     ],
     pool="duckdb",
@@ -51,12 +53,13 @@ def staging_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             f = STAGING_BY_KEY[key]
             require_upstream(con, key, set(f.reads), built)
             try:
-                con.execute(f.path.read_text())
-            except duckdb.Error as exc:
-                raise dg.Failure(f"sql/duckdb/staging/{f.path.name}: {exc}") from exc
+                run_file(con, f.path)
+            except SqlFileError as exc:
+                raise dg.Failure(str(exc)) from exc
             built.update(f.creates)
             n = con.execute(f"SELECT count(*) FROM staging.{key.path[-1]}").fetchall()[0][0]
-            results.append(dg.MaterializeResult(asset_key=key, metadata={"dagster/row_count": n}))
+            results.append(dg.MaterializeResult(asset_key=key, metadata={
+                "dagster/row_count": n, **table_metadata(con, "staging", key.path[-1])}))
     finally:
         con.close()
     context.log.info(f"built {len(selected)} of {len(STAGING_KEYS)} staging relations")

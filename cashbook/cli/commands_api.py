@@ -65,7 +65,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(name)s %(message)s")
     s = ApiSettings()
     core = get_settings()
-    with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 1) as pool:
+    with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 3) as pool:
         workers = [Worker(pool, StripeGateway(GatewayConfig.from_settings(core)), worker_config(s))
                    for _ in range(concurrency)]
         if once:
@@ -87,8 +87,13 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        from api.services.admin_jobs import AdminLoop  # queued reconcile jobs, scheduled retention (issue 13)
+
+        admin = AdminLoop(pool, s, core)
         _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop), name=f"worker-{i}")
-                      for i, w in enumerate(workers)], stop)
+                      for i, w in enumerate(workers)]
+                     + [threading.Thread(target=admin.run_forever, args=(s.worker_poll_seconds, stop),
+                                         name="admin-jobs")], stop)
 
 
 def _run_threads(threads: list[threading.Thread], stop: threading.Event | None = None) -> None:

@@ -13,55 +13,32 @@ from pathlib import Path
 import duckdb
 
 from cashbook.marts.fx import read_exchange_rates, set_exchange_rates
-from cashbook.paths import SQL_DIR as PROJECT_SQL
 from cashbook.settings import Settings
+from cashbook.sql_runner import DUCKDB_SQL, MARTS, STAGING_METRICS, run_file, run_files, sql_files
+from cashbook.warehouse import prepare
 
-SQL_DIR = PROJECT_SQL / "duckdb"
-
-# Staging views/tables the marts read (the reconciliation staging files are another layer's concern).
-STAGING_FILES = ["stg_customers.sql", "stg_subscriptions.sql", "stg_invoices.sql", "stg_invoice_lines.sql"]
-
-# Mart table -> the SQL file that creates it, in dependency order.
-MART_FILES: dict[str, str] = {
-    "revenue_daily": "010_revenue_daily.sql",
-    "revenue_monthly": "020_revenue_monthly.sql",
-    "payment_health_daily": "030_payment_health_daily.sql",
-    "mrr_month_spine": "035_mrr_month_spine.sql",
-    "mrr_customer_monthly": "038_mrr_customer_monthly.sql",
-    "mrr_movements": "040_mrr_movements.sql",
-    "mrr_monthly": "050_mrr_monthly.sql",
-    "churn_monthly": "060_churn_monthly.sql",
-    "cohort_retention": "070_cohort_retention.sql",
-}
-MART_TABLES = list(MART_FILES)
+SQL_DIR = DUCKDB_SQL
 FUNCTIONS_FILE = "000_functions.sql"
 
-
-class MartBuildError(RuntimeError):
-    """A mart SQL file failed; the message names the file."""
-
-
-def _run_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    try:
-        con.execute(path.read_text())
-    except duckdb.Error as exc:
-        raise MartBuildError(f"{path.relative_to(SQL_DIR.parents[1])}: {exc}") from exc
+# Mart table -> the SQL file that creates it, in dependency (file-name) order: every file of sql/duckdb/marts but
+# the session macros. The table a file creates is its name without the number (010_revenue_daily -> revenue_daily).
+MART_PATHS: dict[str, Path] = {
+    p.stem.split("_", 1)[1]: p for p in sql_files(MARTS) if p.name != FUNCTIONS_FILE
+}
+MART_FILES: dict[str, str] = {name: p.name for name, p in MART_PATHS.items()}
+MART_TABLES = list(MART_FILES)
 
 
 def prepare_session(con: duckdb.DuckDBPyConnection) -> None:
-    """UTC session, schemas and the shared macros (temp macros live per connection)."""
-    con.execute("SET TimeZone = 'UTC'")
-    for schema in ("raw", "staging", "marts"):
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    _run_file(con, SQL_DIR / "marts" / FUNCTIONS_FILE)
+    """`warehouse.prepare` (UTC, schemas) plus the marts' shared macros (temp macros live per connection)."""
+    prepare(con)
+    run_file(con, DUCKDB_SQL / MARTS / FUNCTIONS_FILE)
 
 
 def build_staging(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create the subscription/invoice/customer staging relations from `raw.*`."""
+    """Create the marts' staging relations (sql/duckdb/staging/metrics) from `raw.*`."""
     prepare_session(con)
-    for name in STAGING_FILES:
-        _run_file(con, SQL_DIR / "staging" / name)
-    return list(STAGING_FILES)
+    return run_files(con, sql_files(STAGING_METRICS))
 
 
 def build_mart(con: duckdb.DuckDBPyConnection, mart: str) -> int:
@@ -69,7 +46,7 @@ def build_mart(con: duckdb.DuckDBPyConnection, mart: str) -> int:
     if mart not in MART_FILES:
         raise KeyError(f"unknown mart {mart!r}; known: {', '.join(MART_TABLES)}")
     prepare_session(con)
-    _run_file(con, SQL_DIR / "marts" / MART_FILES[mart])
+    run_file(con, MART_PATHS[mart])
     row = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()
     return int(row[0]) if row else 0
 

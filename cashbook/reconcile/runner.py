@@ -14,48 +14,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from cashbook.discrepancies import COLUMNS as DISCREPANCY_COLUMNS
+from cashbook.discrepancies import KINDS
 from cashbook.sources.export import read_stream
 from cashbook.sources.ledger_csv import read_ledger_csv
-from cashbook.warehouse import SQL_DIR, prepare, register_raw_tables
+from cashbook.sql_runner import RECONCILIATION, STAGING_RECON, run_files, sql_files
+from cashbook.warehouse import prepare, register_raw_tables
 
-# Staging files the engine needs, in order (other staging files belong to the marts and are not run here).
-RECON_STAGING_FILES = (
-    "010_stg_reporting_categories.sql",
-    "020_stg_balance_transactions.sql",
-    "020_stg_charges.sql",
-    "020_stg_disputes.sql",
-    "020_stg_invoice_charges.sql",
-    "020_stg_ledger_entries.sql",
-    "020_stg_payout_members.sql",
-    "020_stg_payouts.sql",
-    "020_stg_refunds.sql",
-)
-
-KINDS = (
-    "missing_in_ledger",
-    "missing_in_stripe",
-    "pending",
-    "amount_mismatch",
-    "currency_mismatch",
-    "duplicate_in_ledger",
-    "ambiguous_match",
-    "payout_mismatch",
-)
-
-DISCREPANCY_COLUMNS = (
-    "discrepancy_id",
-    "kind",
-    "stripe_balance_transaction_id",
-    "stripe_object_id",
-    "ledger_entry_id",
-    "payout_id",
-    "currency",
-    "stripe_amount",
-    "ledger_amount",
-    "difference",
-    "occurred_at",
-    "detail",
-)
+__all__ = ["DISCREPANCY_COLUMNS", "KINDS", "OUTPUTS", "load_inputs", "output_of", "run_reconciliation", "sql_paths"]
 
 # Export streams the engine reads (customers and subscriptions are not needed to reconcile).
 INPUT_STREAMS = ("balance_transactions", "charges", "refunds", "disputes", "payouts", "invoices")
@@ -73,8 +39,9 @@ def output_of(path: Path) -> str:
 
 
 def sql_paths(include_staging: bool, outputs: frozenset[str] | None = None) -> list[Path]:
-    staging = [SQL_DIR / "duckdb" / "staging" / name for name in RECON_STAGING_FILES] if include_staging else []
-    engine = sorted((SQL_DIR / "duckdb" / "reconciliation").glob("*.sql"))
+    """The files a run executes: sql/duckdb/staging/recon/ (if asked), then sql/duckdb/reconciliation/."""
+    staging = sql_files(STAGING_RECON) if include_staging else []
+    engine = sql_files(RECONCILIATION)
     if outputs is not None:
         engine = [p for p in engine if output_of(p) in outputs]
     return staging + engine
@@ -83,6 +50,7 @@ def sql_paths(include_staging: bool, outputs: frozenset[str] | None = None) -> l
 def run_reconciliation(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None, grace_days: int = DEFAULT_GRACE_DAYS,
     include_staging: bool = True, outputs: set[str] | frozenset[str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[str]:
     """Build the staging views and marts.{discrepancies,payout_reconciliation,reconciliation_summary}.
 
@@ -91,7 +59,7 @@ def run_reconciliation(
     timezone-aware (default: now, UTC). The pipeline passes include_staging=False: its staging asset has
     already built every staging table. `outputs` (default: all three marts) builds only some of them;
     `reconciliation_summary` counts from the discrepancy pass's TEMP tables, so it needs `discrepancies` in the
-    same call. Returns the files run, in order.
+    same call. Returns the files run, in order (`duckdb/<folder>/<file>`); `timings` gets seconds per file.
     """
     wanted = None if outputs is None else frozenset(outputs)
     if wanted is not None:
@@ -108,16 +76,8 @@ def run_reconciliation(
     if grace_days < 0:
         raise ValueError("grace_days must be >= 0")
     prepare(con)
-    con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of.astimezone(dt.UTC)])
-    con.execute("SET VARIABLE grace_days = ?::INTEGER", [grace_days])
-    ran: list[str] = []
-    for path in sql_paths(include_staging, wanted):
-        try:
-            con.execute(path.read_text())
-        except duckdb.Error as exc:
-            raise RuntimeError(f"{path.relative_to(SQL_DIR.parent)}: {exc}") from exc
-        ran.append(f"{path.parent.name}/{path.name}")
-    return ran
+    return run_files(con, sql_paths(include_staging, wanted), timings=timings,
+                     variables={"as_of": as_of.astimezone(dt.UTC), "grace_days": int(grace_days)})
 
 
 def load_inputs(export_dir: Path, ledger_csv: Path, *, rejects: Path | None = None) -> dict[str, pa.Table]:

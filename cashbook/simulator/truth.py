@@ -11,10 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cashbook.discrepancies import IDENTITY, KINDS
 from cashbook.simulator.catalog import CURRENCIES
-
-KINDS = ("missing_in_ledger", "missing_in_stripe", "pending", "amount_mismatch", "currency_mismatch",
-         "duplicate_in_ledger", "ambiguous_match", "payout_mismatch")
 
 
 class Truth:
@@ -27,8 +25,7 @@ class Truth:
     def add(self, kind: str, *, bt: str | None = None, obj: str | None = None, entry: str | None = None,
             payout: str | None = None) -> None:
         assert kind in KINDS, kind
-        self.discrepancies.append({"kind": kind, "stripe_balance_transaction_id": bt, "stripe_object_id": obj,
-                                   "ledger_entry_id": entry, "payout_id": payout})
+        self.discrepancies.append(dict(zip(IDENTITY, (kind, bt, obj, entry, payout), strict=True)))
 
     def count(self, kind: str) -> int:
         return sum(1 for d in self.discrepancies if d["kind"] == kind)

@@ -95,6 +95,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     (wheel,) = dist.glob("cashbook-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"cashbook/_data/sql/postgres/0001_billing_core.sql", "cashbook/_data/expectations/stripe_charges.json",
+            "cashbook/_data/sql/duckdb/staging/recon/020_stg_charges.sql", "cashbook/_data/docs/metrics.md",
             "cashbook/alerts/thresholds.yaml", "pipelines/definitions.py", "api/main.py"} <= names
     assert not any(n.startswith(("tests/", "sql/", "expectations/")) for n in names)
 
