@@ -28,9 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cashbook.sources.registry import LAKE_TABLES
-
-__all__ = ["LAKE_TABLES"]  # the lake's tables, named by the stream registry (imported from here by the warehouse)
+# The lake's tables are named by the stream registry; re-exported for the warehouse and its staging assets.
+from cashbook.sources.registry import LAKE_TABLES as LAKE_TABLES
 
 WRITE_THREADS = 8
 _EPOCH = dt.date(1970, 1, 1)
