@@ -98,9 +98,9 @@ class PostgresResource(dg.ConfigurableResource):
     cashbook_home: str = ".cashbook"
 
     def url(self) -> str:
-        from cashbook.db import resolve_database_url
+        from cashbook.db import database_url_for
 
-        return resolve_database_url(self.database_url, Path(self.cashbook_home) / "pg")
+        return database_url_for(self.database_url, Path(self.cashbook_home) / "pg")
 
 
 class StripeSourceResource(dg.ConfigurableResource):

@@ -13,10 +13,10 @@ from cashbook.settings import Settings, get_settings
 def database_url(settings: Settings | None = None) -> str:
     """DATABASE_URL when set, else the embedded server (started on first use)."""
     s = settings or get_settings()
-    return resolve_database_url(s.database_url, s.pg_dir)
+    return database_url_for(s.database_url, s.pg_dir)
 
 
-def resolve_database_url(configured: str | None, pg_dir: Path) -> str:
+def database_url_for(configured: str | None, pg_dir: Path) -> str:
     """The one rule for which Postgres to use: `configured` (a SQLAlchemy-style `postgresql+psycopg://` URL is
     accepted and given to psycopg as `postgresql://`), else the embedded server in `pg_dir`, started on first use.
     Settings-based callers use `database_url`; the Dagster Postgres resource passes its own fields."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assets.resources import LedgerSourceResource, PostgresResource, StripeSourceResource
-from cashbook.db import resolve_database_url
+from cashbook.db import database_url_for
 from cashbook.replay.synth import write_synthetic_export
 from cashbook.sources.errors import SourceError
 from cashbook.sources.export import ExportReader, read_window
@@ -51,5 +51,5 @@ def test_ledger_window_cuts_merges_and_refuses_shared_ids(tmp_path: Path) -> Non
 
 def test_one_postgres_url_rule(tmp_path: Path) -> None:
     url = "postgresql://u@db.internal:5432/cb"
-    assert resolve_database_url("postgresql+psycopg://u@db.internal:5432/cb", tmp_path) == url
+    assert database_url_for("postgresql+psycopg://u@db.internal:5432/cb", tmp_path) == url
     assert PostgresResource(database_url=url, cashbook_home=str(tmp_path)).url() == url
