@@ -22,8 +22,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from cashbook.billing import ledger
-from cashbook.billing.objects import expandable_id, subscription_period_end, subscription_plan_id
 from cashbook.money import to_major_str
+from cashbook.stripe_shapes import (
+    expandable_id,
+    invoice_subscription_id,
+    subscription_period_end,
+    subscription_plan_id,
+)
 
 ACCESS_STATUSES = frozenset({"active", "trialing", "past_due"})
 
@@ -111,7 +116,6 @@ def apply_subscription(conn: psycopg.Connection, sub: dict[str, Any], *, version
 
 def record_invoice_paid(conn: psycopg.Connection, inv: dict[str, Any], *, version: int, source: str) -> bool:
     """Ledger `payment` for a paid invoice (once per in_ id) and reactivation of a dunning subscription."""
-    from cashbook.billing.objects import invoice_subscription_id
 
     inv_id = inv["id"]
     lock_object(conn, inv_id)
@@ -147,7 +151,6 @@ def record_invoice_paid(conn: psycopg.Connection, inv: dict[str, Any], *, versio
 
 def record_invoice_failed(conn: psycopg.Connection, inv: dict[str, Any], *, version: int, source: str) -> None:
     """Dunning: past_due with the attempt count; the final failure (no next attempt) is recorded as such."""
-    from cashbook.billing.objects import invoice_subscription_id
 
     inv_id = inv["id"]
     lock_object(conn, inv_id)
