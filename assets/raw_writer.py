@@ -35,7 +35,7 @@ class WindowWriter:
         except LakeError as exc:
             raise dg.Failure(description=f"{exc}; previous partition data left intact") from exc
 
-    def stage_export(self, export_dir: str, streams: list[str], start: dt.datetime, end: dt.datetime
+    def stage_export(self, export_dir: Path, streams: list[str], start: dt.datetime, end: dt.datetime
                      ) -> dict[str, StagedWindow]:
         """Stage Stripe streams from an export directory, one worker process per stream."""
         # With worker processes, this process only waits on them; meanwhile it loads Great Expectations for the

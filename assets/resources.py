@@ -4,31 +4,47 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr
 
 from cashbook import warehouse
-from cashbook.settings import load_settings
+from cashbook.settings import Settings, load_settings
 from cashbook.snapshot import SnapshotInfo, publish_snapshot
+from cashbook.sources.reader import StripeReader
+
+if TYPE_CHECKING:  # imported when a run uses the API: the SDK is not needed to load the code location
+    from cashbook.sources.stripe_api import StripeApiSource
 
 # Dagster masks a field marked secret in the UI and GraphQL ("********") when it is given as a plain value;
 # pipelines/ passes secrets that come from the environment as dg.EnvVar, which the UI shows by variable name.
 SECRET = {"dagster__is_secret": True}
 
 
+def _default(name: str) -> Any:
+    """The settings' own default for a field, so a resource built without settings behaves like a fresh clone."""
+    return Settings.model_fields[name].default
+
+
 class LakeResource(dg.ConfigurableResource):
-    """Where raw Parquet partitions live."""
+    """Where raw Parquet partitions live, the first daily partition, and how old the newest Stripe data may be."""
 
     lake_dir: str
+    partition_start: str = Field(default=_default("partition_start").isoformat(),
+                                 description="PARTITION_START: first daily partition (UTC), YYYY-MM-DD")
+    freshness_max_age_hours: float = Field(default=_default("freshness_max_age_hours"), gt=0,
+                                           description="FRESHNESS_MAX_AGE_HOURS: older raw Stripe data is stale")
 
     @property
     def path(self) -> Path:
         return Path(self.lake_dir)
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date.fromisoformat(self.partition_start)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -39,6 +55,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     cashbook_home: str
     threads: int = 2
+    # What the warehouse's SQL runs with: the reconciliation's grace window and the marts' reporting currency.
+    reconcile_grace_days: int = Field(default=_default("reconcile_grace_days"), ge=0,
+                                      description="RECONCILE_GRACE_DAYS")
+    reporting_currency: str = Field(default="", description="REPORTING_CURRENCY; empty: no conversion")
+    exchange_rates_csv: str = Field(default="", description="EXCHANGE_RATES_CSV for the reporting currency")
     _log: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -50,16 +71,22 @@ class WarehouseResource(dg.ConfigurableResource):
         else:
             warehouse.log.warning(message)
 
+    def settings(self) -> Settings:
+        """Settings as this resource configures them (for the cashbook functions that take `Settings`)."""
+        return load_settings(cashbook_home=self.cashbook_home, reconcile_grace_days=self.reconcile_grace_days,
+                             reporting_currency=self.reporting_currency or None,
+                             exchange_rates_csv=self.exchange_rates_csv or None)
+
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         try:
-            return warehouse.connect(load_settings(cashbook_home=self.cashbook_home), read_only=read_only,
+            return warehouse.connect(self.settings(), read_only=read_only,
                                      threads=self.threads, warn=self._warn)
         except warehouse.WarehouseMissingError as exc:
             raise dg.Failure(str(exc)) from None
 
     def publish_snapshot(self, run_id: str = "") -> SnapshotInfo:
         """Copy the build file to `$CASHBOOK_HOME/warehouse.duckdb` atomically (cashbook.snapshot)."""
-        settings = load_settings(cashbook_home=self.cashbook_home)
+        settings = self.settings()
         return publish_snapshot(warehouse.build_path(settings), warehouse.published_path(settings), run_id=run_id)
 
 
@@ -71,11 +98,9 @@ class PostgresResource(dg.ConfigurableResource):
     cashbook_home: str = ".cashbook"
 
     def url(self) -> str:
-        if self.database_url:
-            return self.database_url.replace("postgresql+psycopg://", "postgresql://")
-        from cashbook.db.embedded import embedded_url
+        from cashbook.db import database_url_for
 
-        return embedded_url(Path(self.cashbook_home) / "pg")
+        return database_url_for(self.database_url, Path(self.cashbook_home) / "pg")
 
 
 class StripeSourceResource(dg.ConfigurableResource):
@@ -86,113 +111,39 @@ class StripeSourceResource(dg.ConfigurableResource):
     api_key: str = Field(default="", json_schema_extra=SECRET, description="STRIPE_API_KEY")
     api_base: str = ""
     rate_limit: float = 0.0
+    lookback_days: int = Field(default=_default("stripe_lookback_days"), ge=0,
+                               description="STRIPE_LOOKBACK_DAYS: days before yesterday each scheduled run re-reads")
 
-    def session(self) -> StripeReadSession:
+    def reader(self) -> StripeReader:
         """One reader per run: with the API, every stream shares its token bucket and counters."""
         if self.source == "api":
-            from cashbook.sources.stripe_api import StripeApiSource
+            return self.api_client()
+        from cashbook.sources.export import ExportReader
 
-            if not self.api_key:
-                raise dg.Failure("STRIPE_SOURCE=api needs STRIPE_API_KEY")
-            return StripeReadSession(api=StripeApiSource(self.api_key, api_base=self.api_base or None,
-                                                         rate_limit=self.rate_limit or None))
-        return StripeReadSession(export_dir=self.export_dir)
+        return ExportReader(Path(self.export_dir))
 
-    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
-        return self.session().read_range(stream, start, end)
+    def api_client(self) -> StripeApiSource:
+        """The Stripe API client this resource is configured for (raw reads, the events refresher)."""
+        from cashbook.sources.stripe_api import StripeApiSource
 
-
-class StripeReadSession:
-    """Reads streams for one run from the export directory or through one StripeApiSource."""
-
-    def __init__(self, export_dir: str = "", api: object | None = None) -> None:
-        self.export_dir, self.api = export_dir, api
-
-    def read_range(self, stream: str, start: dt.datetime, end: dt.datetime) -> pa.Table:
-        if self.api is not None:
-            return self.api.read_range(stream, start, end)  # type: ignore[attr-defined]
-        from cashbook.sources.export import read_window
-
-        return read_window(Path(self.export_dir), stream, int(start.timestamp()), int(end.timestamp()))
-
-    def metadata(self) -> dict:
-        """What the run cost: pages, objects, requests and retries for the API; the directory for exports."""
-        if self.api is None:
-            return {"source": "export", "export_dir": self.export_dir}
-        stats = self.api.stats.as_metadata()  # type: ignore[attr-defined]
-        meta = {f"api/{k}": v for k, v in stats.items() if k != "warnings"}
-        if stats.get("warnings"):
-            meta["api/warnings"] = "\n".join(stats["warnings"][:20])
-        return {"source": "api", **meta}
+        if not self.api_key:
+            raise dg.Failure("STRIPE_SOURCE=api needs STRIPE_API_KEY")
+        return StripeApiSource(self.api_key, api_base=self.api_base or None, rate_limit=self.rate_limit or None)
 
 
 class LedgerSourceResource(dg.ConfigurableResource):
-    """The company ledger: CSV files and/or the billing API's Postgres table, as minor units."""
+    """The company ledger: CSV files and/or the billing API's Postgres table (`cashbook.sources.ledger`)."""
 
     source: str = "csv"  # csv | postgres | both
     csv_patterns: list[str] = []  # noqa: RUF012 (pydantic copies field defaults per instance)
     quarantine_dir: str = ""  # set: bad CSV rows go to a rejects file there instead of failing the load
 
-    def read_range(self, start: dt.datetime, end: dt.datetime, pg: PostgresResource | None = None) -> pa.Table:
-        return self.read_range_with_info(start, end, pg)[0]
-
     def read_range_with_info(self, start: dt.datetime, end: dt.datetime, pg: PostgresResource | None = None
-                             ) -> tuple[pa.Table, dict]:
-        """Entries with start <= occurred_at < end, and what was read (files, rejected rows).
+                             ) -> tuple[pa.Table, dict[str, Any]]:
+        """Entries with start <= occurred_at < end, and what was read (files, rejected rows)."""
+        from cashbook.sources.ledger import read_ledger_window
 
-        Every configured source must be readable: no CSV matching the patterns, or no ledger table when Postgres
-        is a source, is an error, because an empty read would overwrite the window's partitions with nothing.
-        """
-        from cashbook.settings import expand_globs
-        from cashbook.sources.errors import SourceError
-        from cashbook.sources.streams import LEDGER_SCHEMA
-
-        parts: list[pa.Table] = []
-        info: dict = {"source": self.source, "rejected_rows": 0}
-        if self.source in ("csv", "both"):
-            from cashbook.sources.ledger_csv import read_ledger_csv
-
-            files = expand_globs(self.csv_patterns)
-            if not files:
-                raise SourceError("LEDGER_CSV_PATHS", f"no ledger CSV file matches {', '.join(self.csv_patterns)}")
-            info["csv_files"] = ", ".join(str(f) for f in files)
-            for path in files:
-                rejects = None
-                if self.quarantine_dir:
-                    window = f"{start:%Y%m%d}-{end:%Y%m%d}"
-                    rejects = Path(self.quarantine_dir) / f"{path.stem}.{window}.rejects.csv"
-                table = read_ledger_csv(path, rejects=rejects)
-                if rejects is not None and rejects.exists():
-                    info["rejected_rows"] += max(0, sum(1 for _ in rejects.open()) - 1)
-                    info.setdefault("rejects_files", []).append(str(rejects))
-                col = table.column("occurred_at")
-                lo = pa.scalar(start, type=col.type)
-                hi = pa.scalar(end, type=col.type)
-                parts.append(table.filter(pc.and_(pc.greater_equal(col, lo), pc.less(col, hi))).select(
-                    LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
-        if self.source in ("postgres", "both"):
-            from cashbook.sources.ledger_pg import read_ledger_postgres
-
-            if pg is None:
-                raise SourceError("LEDGER_SOURCE", "the Postgres ledger needs the postgres resource")
-            parts.append(read_ledger_postgres(pg.url(), start, end))
-        if not parts:
-            return pa.Table.from_pylist([], schema=LEDGER_SCHEMA), info
-        table = pa.concat_tables(parts)
-        _refuse_shared_entry_ids(table)
-        if "rejects_files" in info:
-            info["rejects_files"] = ", ".join(info["rejects_files"])
-        return table.sort_by([("occurred_at", "ascending"), ("entry_id", "ascending")]), info
-
-
-def _refuse_shared_entry_ids(table: pa.Table) -> None:
-    """entry_id identifies a ledger entry across all sources; the same id in two places is ambiguous."""
-    from cashbook.sources.errors import SourceError
-
-    counts = table.group_by("entry_id").aggregate([("entry_id", "count")])
-    dup = counts.filter(pc.greater(counts.column("entry_id_count"), 1))
-    if dup.num_rows:
-        entry_id = dup.column("entry_id")[0].as_py()
-        where = table.filter(pc.equal(table.column("entry_id"), entry_id)).column("source").to_pylist()
-        raise SourceError(" and ".join(where), f"entry_id {entry_id!r} appears in more than one ledger source "
-                          f"({dup.num_rows} shared ids in all); give each source its own ids")
+        needs_pg = self.source in ("postgres", "both") and pg is not None
+        return read_ledger_window(start, end, source=self.source, csv_patterns=self.csv_patterns,
+                                  quarantine_dir=Path(self.quarantine_dir) if self.quarantine_dir else None,
+                                  postgres_url=pg.url() if needs_pg else None)

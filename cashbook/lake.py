@@ -28,18 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-LAKE_TABLES = [
-    "stripe_balance_transactions",
-    "stripe_charges",
-    "stripe_refunds",
-    "stripe_disputes",
-    "stripe_payouts",
-    "stripe_payout_balance_transactions",
-    "stripe_customers",
-    "stripe_subscriptions",
-    "stripe_invoices",
-    "ledger_entries",
-]
+# The lake's tables are named by the stream registry; re-exported for the warehouse and its staging assets.
+from cashbook.sources.registry import LAKE_TABLES as LAKE_TABLES
 
 WRITE_THREADS = 8
 _EPOCH = dt.date(1970, 1, 1)

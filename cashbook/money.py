@@ -7,7 +7,6 @@ currency's exponent, so `49.005` in usd is an error, not a silent rounding.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
 
 ZERO_DECIMAL = frozenset(
     ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
@@ -73,10 +72,3 @@ def to_major_str(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     q, r = divmod(abs(minor), 10**exp)
     return f"{sign}{q}.{r:0{exp}d}"
-
-
-def round_half_even(numerator: int, denominator: int) -> int:
-    """Exact integer division rounded half to even (banker's rounding), for MRR normalisation."""
-    if denominator == 0:
-        raise ZeroDivisionError("denominator is zero")
-    return int((Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

@@ -274,6 +274,6 @@ class StripeGateway:
     @staticmethod
     def latest_charge_id(payment_intent: StripeDict) -> str | None:
         """`latest_charge` is an id, or an object when expanded (localstripe always embeds it)."""
-        from cashbook.billing.objects import expandable_id
+        from cashbook.stripe_shapes import expandable_id
 
         return expandable_id(payment_intent.get("latest_charge"))

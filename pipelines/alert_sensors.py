@@ -7,11 +7,10 @@ run failures through Dagster's run-status sensors. All evaluation and paging liv
 
 import dagster as dg
 
-from assets.resources import PostgresResource
+from assets.resources import LakeResource, PostgresResource
 from cashbook.alerts.config import load_alerts_config
 from cashbook.alerts.engine import evaluate_and_page, record_run_status
 from cashbook.alerts.sinks import sinks_from_config
-from cashbook.settings import get_settings
 
 RESULT_RULES = ["payment_success_rate", "customer_churn", "open_discrepancies_count", "open_discrepancies_amount",
                 "payout_mismatch", "stripe_data_stale"]
@@ -21,9 +20,9 @@ MONITORED = dg.AssetSelection.key_prefixes(["analytics"]) | dg.AssetSelection.as
     dg.AssetKey(["raw", "stripe_balance_transactions"]))
 
 
-def _evaluate(postgres: PostgresResource, rules: list[str]) -> str:
+def _evaluate(postgres: PostgresResource, lake: LakeResource, rules: list[str]) -> str:
     config = load_alerts_config()
-    report = evaluate_and_page(postgres.url(), get_settings().lake_dir, config, sinks_from_config(config), rules=rules)
+    report = evaluate_and_page(postgres.url(), lake.path, config, sinks_from_config(config), rules=rules)
     return report.summary()
 
 
@@ -33,11 +32,12 @@ def _evaluate(postgres: PostgresResource, rules: list[str]) -> str:
     minimum_interval_seconds=60,
     description="After analytics/* or raw balance transactions materialize: evaluate thresholds and page.",
 )
-def threshold_alerts(context: dg.MultiAssetSensorEvaluationContext, postgres: PostgresResource):
+def threshold_alerts(context: dg.MultiAssetSensorEvaluationContext, postgres: PostgresResource,
+                     lake: LakeResource):
     latest = context.latest_materialization_records_by_key()
     if not any(latest.values()):
         return dg.SkipReason("no new materializations of monitored assets")
-    summary = _evaluate(postgres, RESULT_RULES)
+    summary = _evaluate(postgres, lake, RESULT_RULES)
     context.advance_all_cursors()
     context.log.info(summary)
     return dg.SkipReason(f"alerts evaluated: {summary}")
@@ -48,8 +48,8 @@ def threshold_alerts(context: dg.MultiAssetSensorEvaluationContext, postgres: Po
     minimum_interval_seconds=300,
     description="Every 5 minutes: Stripe data staleness, webhook error rate (last hour), manual-review backlog.",
 )
-def clock_alerts(context: dg.SensorEvaluationContext, postgres: PostgresResource):
-    summary = _evaluate(postgres, CLOCK_RULES)
+def clock_alerts(context: dg.SensorEvaluationContext, postgres: PostgresResource, lake: LakeResource):
+    summary = _evaluate(postgres, lake, CLOCK_RULES)
     context.log.info(summary)
     return dg.SkipReason(f"alerts evaluated: {summary}")
 

@@ -14,6 +14,7 @@ import os
 import dagster as dg
 
 import assets
+from assets.partitions import with_partition_start
 from assets.resources import (
     LakeResource,
     LedgerSourceResource,
@@ -39,8 +40,14 @@ def secret(env_var: str, value: str | None) -> str | dg.EnvVar:
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     home = str(settings.cashbook_home)
     return {
-        "lake": LakeResource(lake_dir=str(settings.lake_dir)),
-        "warehouse": WarehouseResource(cashbook_home=home),
+        "lake": LakeResource(lake_dir=str(settings.lake_dir), partition_start=settings.partition_start.isoformat(),
+                             freshness_max_age_hours=settings.freshness_max_age_hours),
+        "warehouse": WarehouseResource(
+            cashbook_home=home,
+            reconcile_grace_days=settings.reconcile_grace_days,
+            reporting_currency=settings.reporting_currency or "",
+            exchange_rates_csv=str(settings.exchange_rates_csv or ""),
+        ),
         "postgres": PostgresResource(database_url=secret("DATABASE_URL", settings.database_url), cashbook_home=home),
         "stripe": StripeSourceResource(
             source=settings.stripe_source,
@@ -48,6 +55,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             api_key=secret("STRIPE_API_KEY", settings.stripe_api_key),
             api_base=settings.stripe_api_base or "",
             rate_limit=settings.stripe_rate_limit or 0.0,
+            lookback_days=settings.stripe_lookback_days,
         ),
         "ledger": LedgerSourceResource(
             source=settings.ledger_source,
@@ -60,7 +68,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or get_settings()
     return dg.Definitions(
-        assets=dg.load_assets_from_package_module(assets),
+        assets=with_partition_start(dg.load_assets_from_package_module(assets), settings.partition_start),
         asset_checks=dg.load_asset_checks_from_package_module(assets),
         jobs=[raw_job, warehouse_job],
         schedules=[daily_raw_schedule],

@@ -5,8 +5,8 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
-from cashbook.settings import get_settings
+from assets.partitions import daily_partitions_from
+from assets.resources import LakeResource, StripeSourceResource
 from pipelines.jobs import raw_job
 
 
@@ -24,12 +24,11 @@ def lookback_range(scheduled: dt.datetime, lookback_days: int, first: dt.date) -
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="02:00 UTC: ingest yesterday and re-ingest the lookback window in one run.",
 )
-def daily_raw_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    settings = get_settings()
-    start, end = lookback_range(context.scheduled_execution_time, settings.stripe_lookback_days,
-                                settings.partition_start)
+def daily_raw_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource,
+                       stripe: StripeSourceResource) -> dg.RunRequest:
+    start, end = lookback_range(context.scheduled_execution_time, stripe.lookback_days, lake.first_day)
     # Partition keys must exist in the definition; a range is one run thanks to single-run backfill.
-    keys = daily_partitions.get_partition_keys()
+    keys = daily_partitions_from(lake.first_day).get_partition_keys()
     if end not in keys:
         end = keys[-1]
     return dg.RunRequest(

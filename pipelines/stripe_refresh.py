@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from cashbook.settings import get_settings
+from assets.resources import LakeResource, StripeSourceResource
 from cashbook.sources.stripe_refresh import EventGapError, plan_refresh
 from pipelines.jobs import raw_job
 
@@ -20,19 +20,14 @@ from pipelines.jobs import raw_job
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every 6 h (API source): re-ingest older days whose Stripe objects changed, per /v1/events.",
 )
-def stripe_events_refresh(context: dg.SensorEvaluationContext):
-    settings = get_settings()
-    if settings.stripe_source != "api" or not settings.stripe_api_key:
+def stripe_events_refresh(context: dg.SensorEvaluationContext, stripe: StripeSourceResource, lake: LakeResource):
+    if stripe.source != "api" or not stripe.api_key:
         return dg.SkipReason("STRIPE_SOURCE is not api: late changes come with the next export")
-    from cashbook.sources.stripe_api import StripeApiSource
-
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     since = dt.datetime.fromisoformat(context.cursor) if context.cursor else None
-    source = StripeApiSource(settings.stripe_api_key, api_base=settings.stripe_api_base,
-                             rate_limit=settings.stripe_rate_limit)
     try:
-        plan = plan_refresh(source, since, now, run_day=now.date(), lookback_days=settings.stripe_lookback_days,
-                            earliest=settings.partition_start)
+        plan = plan_refresh(stripe.api_client(), since, now, run_day=now.date(), lookback_days=stripe.lookback_days,
+                            earliest=lake.first_day)
     except EventGapError as exc:
         raise dg.Failure(description=str(exc)) from exc
     context.update_cursor(now.isoformat())

@@ -33,8 +33,8 @@ from api.schemas.admin import AutofixApplied, AutofixPage, AutofixProposal, Manu
 from api.services import admin_cursor
 from api.services.admin_payments import ManualPayments
 from api.settings import ApiSettings
-from cashbook.billing.objects import expandable_id
 from cashbook.stripe_gateway import GatewayError, StripeGateway
+from cashbook.stripe_shapes import expandable_id
 
 _log = logging.getLogger("cashbook.api.autofix")
 CANDIDATES_SQL = (

@@ -31,11 +31,11 @@ from api.schemas.billing import (
 from api.services import state
 from api.services.risk import Card, ClientInfo, assess_attempt, card_of, risk_columns
 from api.settings import ApiSettings
-from cashbook.billing.objects import expandable_id
 from cashbook.billing.risk import Assessment
 from cashbook.billing.tokens import Principal
 from cashbook.money import to_major_str
 from cashbook.stripe_gateway import GatewayError, StripeGateway
+from cashbook.stripe_shapes import expandable_id
 
 _CURRENT_SUB_SQL = (
     "SELECT id, plan_id, status, cancel_at_period_end, current_period_end, dunning_attempts FROM subscriptions"
@@ -221,7 +221,7 @@ class BillingService:
             r = conn.execute("SELECT id, plan_id, status, cancel_at_period_end, current_period_end FROM subscriptions"
                              " WHERE id = %s", (sub_id,)).fetchone()
         return SubscriptionOut(subscription_id=r[0], plan_id=r[1], status=r[2], cancel_at_period_end=r[3],
-                               current_period_end=r[4], has_access=_has_access(r[2], r[4]))
+                               current_period_end=r[4], has_access=_has_access(r[2]))
 
     def status(self, user: Principal) -> StatusOut:
         with self.pool.connection() as conn:
@@ -232,7 +232,7 @@ class BillingService:
             return StatusOut(user_id=user.user_id, plan_id=None, status="none", subscription_id=None,
                              cancel_at_period_end=False, current_period_end=None, has_access=False,
                              dunning_attempts=0, credits=credits)
-        access = _has_access(sub[2], sub[4])
+        access = _has_access(sub[2])
         return StatusOut(user_id=user.user_id, plan_id=sub[1] if access else None, status=sub[2], subscription_id=sub[0],
                          cancel_at_period_end=sub[3], current_period_end=sub[4], has_access=access,
                          dunning_attempts=sub[5], credits=credits)
@@ -387,9 +387,10 @@ def _use(pool: ConnectionPool, conn: psycopg.Connection | None) -> Iterator[psyc
             yield own
 
 
-def _has_access(status: str, period_end: dt.datetime | None) -> bool:
-    """Access while active/trialing/past_due (dunning grace); a cancel-at-period-end keeps it until the end."""
-    # Stripe itself ends a cancel-at-period-end subscription (customer.subscription.deleted): until then
-    # the status stays active, so the status alone decides; `period_end` is shown to the client.
-    del period_end
+def _has_access(status: str) -> bool:
+    """Access while active/trialing/past_due (dunning grace); a cancel-at-period-end keeps it until the end.
+
+    Stripe itself ends a cancel-at-period-end subscription (customer.subscription.deleted): until then the
+    status stays active, so the status alone decides; the period end is only shown to the client.
+    """
     return status in state.ACCESS_STATUSES

@@ -15,8 +15,8 @@ import psycopg
 
 from api.services import credits, state
 from cashbook.billing import ledger
-from cashbook.billing.objects import expandable_id
 from cashbook.stripe_gateway import StripeGateway
+from cashbook.stripe_shapes import expandable_id
 
 Event = dict[str, Any]
 

@@ -22,9 +22,14 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from cashbook.billing import ledger
-from cashbook.billing.objects import expandable_id, subscription_period_end, subscription_plan_id
 from cashbook.logs import get_logger
 from cashbook.money import to_major_str
+from cashbook.stripe_shapes import (
+    expandable_id,
+    invoice_subscription_id,
+    subscription_period_end,
+    subscription_plan_id,
+)
 
 _log = get_logger("cashbook.credits")
 
@@ -114,7 +119,6 @@ def apply_subscription(conn: psycopg.Connection, sub: dict[str, Any], *, version
 
 def record_invoice_paid(conn: psycopg.Connection, inv: dict[str, Any], *, version: int, source: str) -> bool:
     """Ledger `payment` for a paid invoice (once per in_ id) and reactivation of a dunning subscription."""
-    from cashbook.billing.objects import invoice_subscription_id
 
     inv_id = inv["id"]
     lock_object(conn, inv_id)
@@ -150,7 +154,6 @@ def record_invoice_paid(conn: psycopg.Connection, inv: dict[str, Any], *, versio
 
 def record_invoice_failed(conn: psycopg.Connection, inv: dict[str, Any], *, version: int, source: str) -> None:
     """Dunning: past_due with the attempt count; the final failure (no next attempt) is recorded as such."""
-    from cashbook.billing.objects import invoice_subscription_id
 
     inv_id = inv["id"]
     lock_object(conn, inv_id)

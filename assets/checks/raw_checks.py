@@ -9,9 +9,9 @@ import dagster as dg
 
 from assets.checks.common import quality_check_result, run_days
 from assets.resources import LakeResource
-from cashbook.lake import LAKE_TABLES
 from cashbook.quality.freshness import freshness
 from cashbook.quality.partitions import check_partitions
+from cashbook.sources.registry import LAKE_TABLES
 
 
 def _build(table: str) -> dg.AssetChecksDefinition:
@@ -44,7 +44,7 @@ raw_quality_checks = [_build(t) for t in LAKE_TABLES]
                 "(default 36 h), judged by Stripe's `created`, not by when the pipeline ran.",
 )
 def balance_transactions_freshness(lake: LakeResource) -> dg.AssetCheckResult:
-    f = freshness(lake.path)
+    f = freshness(lake.path, max_age=lake.freshness_max_age_hours)
     metadata: dict[str, object] = {
         "newest_created": f.newest.isoformat() if f.newest else "none",
         "age_hours": round(f.age_hours, 2) if f.age_hours is not None else -1.0,

@@ -13,7 +13,6 @@ from assets.warehouse.layers import key_of, parse_sql_file, require_upstream
 from assets.warehouse.metadata import documented_schema, table_metadata
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
 from cashbook.marts.build import FUNCTIONS_FILE, MART_PATHS, build_mart, configure_fx
-from cashbook.settings import get_settings
 from cashbook.sql_runner import DUCKDB_SQL, SqlFileError, code_version
 from cashbook.sql_runner import MARTS as MART_FOLDER
 
@@ -62,7 +61,7 @@ def _build(name: str, deps: list[dg.AssetKey], description: str) -> dg.AssetsDef
         con = warehouse.connect()
         try:
             require_upstream(con, mart_key(name), READS[name], set())
-            configure_fx(con, get_settings())
+            configure_fx(con, warehouse.settings())
             try:
                 rows = build_mart(con, name)
             except SqlFileError as exc:

@@ -13,7 +13,9 @@ from assets.partitions import daily_partitions, window_days
 from assets.raw_writer import landed, materialize_result
 from assets.resources import LakeResource, StripeSourceResource
 from cashbook.sources.errors import SourceError
-from cashbook.sources.streams import STRIPE_STREAMS, time_column
+from cashbook.sources.export import ExportReader
+from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.streams import time_column
 
 KEYS = {dg.AssetKey(["raw", f"stripe_{s}"]): s for s in STRIPE_STREAMS}
 
@@ -34,12 +36,12 @@ KEYS = {dg.AssetKey(["raw", f"stripe_{s}"]): s for s in STRIPE_STREAMS}
 )
 def stripe_raw(context: dg.AssetExecutionContext, stripe: StripeSourceResource, lake: LakeResource):
     start, end, days = window_days(context)
-    session = stripe.session()
+    reader = stripe.reader()
     streams = sorted(KEYS[k] for k in context.selected_asset_keys)
 
     def read(stream: str):
         try:
-            return session.read_range(stream, start, end)
+            return reader.read_range(stream, start, end)
         except SourceError as exc:
             raise dg.Failure(description=f"raw/stripe_{stream}: {exc}; previous partition data left intact") from exc
 
@@ -47,13 +49,13 @@ def stripe_raw(context: dg.AssetExecutionContext, stripe: StripeSourceResource, 
     # API reads wait on the network: overlap the streams in threads (one token bucket keeps the total rate).
     # Nothing is replaced until every selected stream has been read and staged (cashbook.lake).
     with landed(lake.path, days) as writer:
-        if session.api is None:
-            staged = writer.stage_export(session.export_dir, streams, start, end)
+        if isinstance(reader, ExportReader):
+            staged = writer.stage_export(reader.export_dir, streams, start, end)
         else:
             with ThreadPoolExecutor(max_workers=3) as pool:
                 staged = {stream: writer.stage(f"stripe_{stream}", table, time_column(stream))
                           for stream, table in zip(streams, pool.map(read, streams), strict=True)}
-    meta = session.metadata()
+    meta = reader.metadata()
     for stream in streams:
         key = dg.AssetKey(["raw", f"stripe_{stream}"])
         yield materialize_result(context, key, staged[stream], extra=meta)

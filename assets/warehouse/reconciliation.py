@@ -17,7 +17,6 @@ from assets.warehouse.layers import key_of, parse_sql_file, require_upstream, se
 from assets.warehouse.metadata import documented_schema, table_metadata
 from assets.warehouse.staging import RAW_KEYS, STAGING_KEYS
 from cashbook.reconcile.runner import OUTPUTS, output_of, run_reconciliation, sql_paths
-from cashbook.settings import get_settings
 from cashbook.sql_runner import SqlFileError, code_version
 
 DISCREPANCIES = dg.AssetKey(["marts", "discrepancies"])
@@ -68,7 +67,6 @@ class ReconcileConfig(dg.Config):
     can_subset=True,
 )
 def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, warehouse: WarehouseResource):
-    settings = get_settings()
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else dt.datetime.now(dt.UTC)
     if as_of.tzinfo is None:
         raise dg.Failure("as_of must carry a UTC offset, e.g. 2025-12-31T23:59:59+00:00")
@@ -86,7 +84,7 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, w
                 require_upstream(con, key, READS[key.path[-1]], built)
         timings: dict[str, float] = {}
         try:
-            run_reconciliation(con, as_of=as_of, grace_days=settings.reconcile_grace_days, include_staging=False,
+            run_reconciliation(con, as_of=as_of, grace_days=warehouse.reconcile_grace_days, include_staging=False,
                                outputs=selected, timings=timings)
         except SqlFileError as exc:
             raise dg.Failure(str(exc)) from exc
@@ -103,7 +101,7 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig, w
             results.append(dg.MaterializeResult(
                 asset_key=DISCREPANCIES,
                 metadata={"dagster/row_count": sum(by_kind.values()), "as_of": as_of.isoformat(),
-                          "grace_days": settings.reconcile_grace_days,
+                          "grace_days": warehouse.reconcile_grace_days,
                           **{f"kind/{k}": int(v) for k, v in sorted(by_kind.items())},
                           **table_metadata(con, "marts", "discrepancies")},
             ))

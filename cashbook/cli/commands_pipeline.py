@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -18,6 +19,9 @@ from rich.table import Table
 from cashbook.cli import app
 from cashbook.cli.console import console
 from cashbook.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the CLI starts without importing DuckDB
+    import duckdb
 
 RAW_SELECTION = "group:stripe or group:ledger"
 WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"
@@ -30,12 +34,9 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
 
     url = database_url(settings)
     write_instance_yaml(settings, url)
-    try:
-        from cashbook.db.migrate import migrate
-    except ImportError:  # the billing schema is optional for the pipeline
-        migrate = None
-    if migrate is not None:
-        migrate(url)
+    from cashbook.db.migrate import migrate
+
+    migrate(url)
     # dagster.yaml reads the Postgres password from the environment: this process (init_pools) and every
     # Dagster process started with the returned env.
     os.environ.update(dagster_process_env(url))
@@ -193,7 +194,8 @@ def ingest_start(lake_dir: Path, start: dt.date) -> dt.date:
     account that reuses the same object ids. Lake days the new history does not cover would keep the old
     copies of those ids (duplicates downstream); rewriting them from the new export leaves them empty.
     """
-    from cashbook.lake import LAKE_TABLES, existing_days
+    from cashbook.lake import existing_days
+    from cashbook.sources.registry import LAKE_TABLES
 
     landed = [days[0] for table in LAKE_TABLES if (days := existing_days(lake_dir, table))]
     return min([start, *landed])
@@ -255,12 +257,34 @@ def demo(
     console.print(f"[green]{clock.summary()}[/green]", soft_wrap=True)  # one line, also for tools reading it
 
 
-def truth_check(con: object, truth: dict) -> tuple[int, int, int]:
+def truth_check(con: duckdb.DuckDBPyConnection, truth: dict) -> tuple[int, int, int]:
     """(found, injected, unexpected): the simulator's injected discrepancies vs what the engine reported."""
     ids = ("kind", "stripe_balance_transaction_id", "stripe_object_id", "ledger_entry_id", "payout_id")
     expected = {tuple(d.get(k) for k in ids) for d in truth["discrepancies"]}
-    got = set(con.execute(f"SELECT {', '.join(ids)} FROM marts.discrepancies").fetchall())  # type: ignore[attr-defined]
+    got = set(con.execute(f"SELECT {', '.join(ids)} FROM marts.discrepancies").fetchall())
     return len(expected & got), len(expected), len(got - expected)
+
+
+def _print_discrepancies(con: duckdb.DuckDBPyConnection, truth: dict | None) -> None:
+    """Discrepancies by kind and, for a simulated account, how they compare with the simulator's truth."""
+    if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = 'marts' "
+                       "AND table_name = 'discrepancies'").fetchone():
+        console.print("[yellow]no marts.discrepancies in the published warehouse: the reconciliation did not "
+                      "publish[/yellow]")
+        return
+    kinds = con.execute("SELECT kind, count(*) FROM marts.discrepancies GROUP BY kind ORDER BY 2 DESC").fetchall()
+    if kinds:
+        kt = Table(title="discrepancies by kind")
+        kt.add_column("kind")
+        kt.add_column("count", justify="right")
+        for k, n in kinds:
+            kt.add_row(k, str(n))
+        console.print(kt)
+    if truth is not None:
+        found, injected, unexpected = truth_check(con, truth)
+        colour = "green" if found == injected and not unexpected else "red"
+        console.print(f"[{colour}]reconciliation vs the simulator's truth: {found}/{injected} injected "
+                      f"discrepancies found, {unexpected} unexpected[/{colour}]")
 
 
 def print_summary(s: Settings, truth: dict | None = None) -> None:
@@ -279,24 +303,7 @@ def print_summary(s: Settings, truth: dict | None = None) -> None:
             n = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # type: ignore[index]
             table.add_row(name, f"{n:,}")
         console.print(table)
-        try:
-            kinds = con.execute(
-                "SELECT kind, count(*) FROM marts.discrepancies GROUP BY kind ORDER BY 2 DESC"
-            ).fetchall()
-            if kinds:
-                kt = Table(title="discrepancies by kind")
-                kt.add_column("kind")
-                kt.add_column("count", justify="right")
-                for k, n in kinds:
-                    kt.add_row(k, str(n))
-                console.print(kt)
-            if truth is not None:
-                found, injected, unexpected = truth_check(con, truth)
-                colour = "green" if found == injected and not unexpected else "red"
-                console.print(f"[{colour}]reconciliation vs the simulator's truth: {found}/{injected} injected "
-                              f"discrepancies found, {unexpected} unexpected[/{colour}]")
-        except Exception:
-            pass
+        _print_discrepancies(con, truth)
     finally:
         con.close()
     console.print()

@@ -78,7 +78,7 @@ def report_cmd(
         from cashbook.marts import build_all
         from cashbook.sources.errors import SourceError
         from cashbook.sources.export import read_stream
-        from cashbook.sources.streams import STRIPE_STREAMS
+        from cashbook.sources.registry import STRIPE_STREAMS
         from cashbook.warehouse import register_raw_tables
 
         con = duckdb.connect()

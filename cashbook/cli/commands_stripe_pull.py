@@ -34,7 +34,8 @@ def stripe_pull(
     """Read Stripe streams for [start, end] through the API (STRIPE_API_KEY / STRIPE_API_BASE) into the lake."""
     from cashbook.lake import LakeError, write_window
     from cashbook.sources.errors import SourceError
-    from cashbook.sources.streams import STRIPE_STREAMS, lake_schema, time_column
+    from cashbook.sources.registry import STRIPE_STREAMS
+    from cashbook.sources.streams import lake_schema, time_column
     from cashbook.sources.stripe_api import SourceStats, StripeApiSource
 
     first, last = _day(start, "--start"), _day(end, "--end")

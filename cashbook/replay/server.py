@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from cashbook.replay.store import RESOURCES, ExportStore, StripeRequestError
+from cashbook.replay.store import ExportStore, StripeRequestError
+from cashbook.sources.registry import LISTED_OBJECTS
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -122,13 +123,13 @@ def build_app(store: ExportStore, config: ReplayConfig | None = None) -> web.App
 
     async def list_handler(request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
-        if resource not in RESOURCES:
+        if resource not in LISTED_OBJECTS:
             raise StripeRequestError(404, f"Unrecognized request URL (GET: {request.path}).")
         return _json(store.list_page(resource, _query(request)))
 
     async def retrieve_handler(request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
-        if resource not in RESOURCES:
+        if resource not in LISTED_OBJECTS:
             raise StripeRequestError(404, f"Unrecognized request URL (GET: {request.path}).")
         return _json(store.retrieve(resource, request.match_info["id"], _query(request)))
 

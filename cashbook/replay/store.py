@@ -17,35 +17,9 @@ from typing import Any
 import orjson
 
 from cashbook.sources.errors import SourceError
+from cashbook.sources.registry import LISTED_OBJECTS, STREAMS
 
 Obj = dict[str, Any]
-
-# URL resource name -> export file stem, and the `object` name used in "No such ..." messages.
-RESOURCES: dict[str, str] = {
-    "balance_transactions": "balance_transaction",
-    "charges": "charge",
-    "refunds": "refund",
-    "disputes": "dispute",
-    "payouts": "payout",
-    "customers": "customer",
-    "subscriptions": "subscription",
-    "invoices": "invoice",
-    "events": "event",
-}
-
-# Filters each list accepts besides limit/starting_after/ending_before/created/expand (as Stripe does).
-LIST_FILTERS: dict[str, frozenset[str]] = {
-    "balance_transactions": frozenset({"payout", "type", "source", "currency"}),
-    "charges": frozenset({"customer", "payment_intent"}),
-    "refunds": frozenset({"charge", "payment_intent"}),
-    "disputes": frozenset({"charge", "payment_intent"}),
-    "payouts": frozenset({"status", "arrival_date"}),
-    "customers": frozenset({"email"}),
-    "subscriptions": frozenset({"status", "customer", "price"}),
-    "invoices": frozenset({"status", "customer", "subscription"}),
-    "events": frozenset({"type", "types"}),
-}
-
 
 class StripeRequestError(Exception):
     """A request Stripe would refuse; rendered as Stripe's `{"error": {...}}` body."""
@@ -106,13 +80,13 @@ class ExportStore:
             raise SourceError(str(export_dir), "export directory does not exist")
         lists: dict[str, SortedList] = {}
         by_id: dict[str, Obj] = {}
-        for resource in RESOURCES:
+        for resource in LISTED_OBJECTS:
             path = export_dir / f"{resource}.jsonl"
             objs = list(_read_jsonl(path)) if path.exists() else []
             for o in objs:
                 by_id[o["id"]] = o
             lists[resource] = SortedList(objs)
-        if not any((export_dir / f"{r}.jsonl").exists() for r in RESOURCES):
+        if not any((export_dir / f"{r}.jsonl").exists() for r in LISTED_OBJECTS):
             raise SourceError(str(export_dir), "no stream files (balance_transactions.jsonl, charges.jsonl, …): "
                                                "not an export directory")
         members: dict[str, list[str]] = {}
@@ -132,7 +106,7 @@ class ExportStore:
     def list_page(self, resource: str, query: dict[str, list[str]]) -> Obj:
         """One page of `GET /v1/<resource>` for parsed query params (multi-valued, Stripe-encoded)."""
         params = _flatten(query)
-        allowed = LIST_FILTERS[resource] | {"limit", "starting_after", "ending_before", "created", "expand"}
+        allowed = STREAMS[resource].list_filters | {"limit", "starting_after", "ending_before", "created", "expand"}
         for key in params:
             if key not in allowed:
                 raise StripeRequestError(400, f"Received unknown parameter: {key}", param=key)
@@ -175,20 +149,20 @@ class ExportStore:
                 raise StripeRequestError(400, f"Received unknown parameter: {key}", param=key)
         obj = self.by_id.get(obj_id)
         if obj is None or obj_id not in self.lists[resource].pos:
-            raise StripeRequestError(404, f"No such {RESOURCES[resource]}: '{obj_id}'", code="resource_missing",
+            raise StripeRequestError(404, f"No such {LISTED_OBJECTS[resource]}: '{obj_id}'", code="resource_missing",
                                      param="id")
         return self._expand(obj, _expand_list(params), list_prefix=False)
 
     def _cursor(self, sl: SortedList, resource: str, obj_id: str, param: str) -> int:
         i = sl.pos.get(obj_id)
         if i is None:
-            raise StripeRequestError(400, f"No such {RESOURCES[resource]}: '{obj_id}'", code="resource_missing",
+            raise StripeRequestError(400, f"No such {LISTED_OBJECTS[resource]}: '{obj_id}'", code="resource_missing",
                                      param=param)
         return i
 
     def _filtered_list(self, resource: str, params: dict[str, Any]) -> SortedList:
         base = self.lists[resource]
-        filters = {k: v for k, v in params.items() if k in LIST_FILTERS[resource]}
+        filters = {k: v for k, v in params.items() if k in STREAMS[resource].list_filters}
         if resource == "subscriptions" and "status" not in filters:
             filters["status"] = "__not_canceled__"  # Stripe hides canceled subscriptions by default
         if not filters:

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from cashbook.sources.registry import STRIPE_STREAMS
+
 Obj = dict[str, Any]
 
 
@@ -34,9 +36,7 @@ def write_synthetic_export(out: Path, *, balance_transactions: int, days: int,
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp())
-    files: dict[str, list[Obj]] = {k: [] for k in (
-        "balance_transactions", "charges", "refunds", "disputes", "payouts", "payout_balance_transactions",
-        "customers", "subscriptions", "invoices", "events")}
+    files: dict[str, list[Obj]] = {k: [] for k in (*STRIPE_STREAMS, "events")}
     cus = [{"id": _id("cus", i), "object": "customer", "created": t0 - 86400 + i, "email": f"c{i}@example.com",
             "name": f"Customer {i}", "currency": "usd", "delinquent": False, "metadata": {}}
            for i in range(customers)]

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import orjson
 
-STREAMS = ("balance_transactions", "charges", "refunds", "disputes", "payouts", "payout_balance_transactions",
-           "customers", "subscriptions", "invoices")
+from cashbook.sources.registry import STRIPE_STREAMS
+
 LEDGER_HEADER = ["entry_id", "occurred_at", "type", "amount", "currency", "stripe_id", "customer_id",
                  "description"]
 
@@ -23,11 +23,11 @@ LEDGER_HEADER = ["entry_id", "occurred_at", "type", "amount", "currency", "strip
 class ExportWriter:
     def __init__(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        self._files: dict[str, IO[bytes]] = {s: (out / f"{s}.jsonl").open("wb") for s in STREAMS}
+        self._files: dict[str, IO[bytes]] = {s: (out / f"{s}.jsonl").open("wb") for s in STRIPE_STREAMS}
         self._ledger_fh = (out / "ledger.csv").open("w", newline="", encoding="utf-8")
         self._ledger = csv.writer(self._ledger_fh, lineterminator="\n")
         self._ledger.writerow(LEDGER_HEADER)
-        self._future: dict[str, list[tuple[int, str, bytes]]] = {s: [] for s in STREAMS}
+        self._future: dict[str, list[tuple[int, str, bytes]]] = {s: [] for s in STRIPE_STREAMS}
         self._future_ledger: list[tuple[int, str, list[str]]] = []
         self._month_end = 0
         self.ledger_rows = 0

@@ -4,9 +4,8 @@ Both the export-directory source and the API source call `to_table`, so the two 
 partitions for identical objects. Each row keeps the whole object canonically serialised in `_raw`
 (sorted keys), so fields not promoted to columns, and fields Stripe adds later, are never lost.
 
-Version tolerance (Stripe 2025-03-31 "basil" and later): `current_period_*` may sit on the
-subscription or on its items, `invoice.subscription` may be `invoice.parent.subscription_details`,
-`charge.invoice` may be absent. The adapters below read both shapes.
+Version tolerance (Stripe 2025-03-31 "basil" and later): fields that moved are read through
+`cashbook.stripe_shapes`, the one adapter the billing API uses too.
 """
 
 from __future__ import annotations
@@ -25,67 +24,17 @@ import pyarrow.compute as pc
 
 from cashbook.money import KNOWN_CURRENCIES, MoneyError, normalize_currency
 from cashbook.sources.errors import SourceError
+from cashbook.stripe_shapes import (
+    expandable_id,
+    get_path,
+    invoice_charge_id,
+    invoice_payment_intent_id,
+    invoice_subscription_id,
+    subscription_period_end,
+    subscription_period_start,
+)
 
 Obj = dict[str, Any]
-
-
-def _id_of(v: Any) -> str | None:
-    """An expandable field is an id string or an expanded object with an `id`."""
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        return v.get("id")
-    return str(v)
-
-
-def _get(o: Obj, *path: str) -> Any:
-    cur: Any = o
-    for p in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(p)
-    return cur
-
-
-def _first_item(o: Obj) -> Obj:
-    data = _get(o, "items", "data")
-    return data[0] if isinstance(data, list) and data else {}
-
-
-def _sub_period(o: Obj, field: str) -> Any:
-    v = o.get(field)
-    return v if v is not None else _first_item(o).get(field)
-
-
-def _invoice_subscription(o: Obj) -> str | None:
-    v = _id_of(o.get("subscription"))
-    if v is None:
-        v = _id_of(_get(o, "parent", "subscription_details", "subscription"))
-    return v
-
-
-def _invoice_payment_intent(o: Obj) -> str | None:
-    v = _id_of(o.get("payment_intent"))
-    if v is None:
-        payments = _get(o, "payments", "data")
-        if isinstance(payments, list):
-            for p in payments:
-                pi = _id_of(_get(p, "payment", "payment_intent"))
-                if pi:
-                    return pi
-    return v
-
-
-def _invoice_charge(o: Obj) -> str | None:
-    v = _id_of(o.get("charge"))
-    if v is None:
-        payments = _get(o, "payments", "data")
-        if isinstance(payments, list):
-            for p in payments:
-                ch = _id_of(_get(p, "payment", "charge"))
-                if ch:
-                    return ch
-    return v
 
 
 @dataclass(frozen=True)
@@ -109,7 +58,7 @@ S, I, B = pa.string(), pa.int64(), pa.bool_()  # noqa: E741 (short type aliases 
 
 
 def _ref(name: str, path: str | None = None) -> Column:
-    return _col(name, S, fn=lambda o, k=(path or name): _id_of(o.get(k)))
+    return _col(name, S, fn=lambda o, k=(path or name): expandable_id(o.get(k)))
 
 
 def _json(name: str, path: str | None = None) -> Column:
@@ -157,7 +106,7 @@ STREAM_COLUMNS: dict[str, list[Column]] = {
         _col("disputed", B),
         _col("failure_code", S),
         _col("failure_message", S),
-        _col("outcome_type", S, fn=lambda o: _get(o, "outcome", "type")),
+        _col("outcome_type", S, fn=lambda o: get_path(o, "outcome", "type")),
     ],
     "refunds": [
         *COMMON,
@@ -209,13 +158,13 @@ STREAM_COLUMNS: dict[str, list[Column]] = {
         _col("ended_at", I),
         _col("trial_start", I),
         _col("trial_end", I),
-        _col("current_period_start", I, fn=lambda o: _sub_period(o, "current_period_start")),
-        _col("current_period_end", I, fn=lambda o: _sub_period(o, "current_period_end")),
+        _col("current_period_start", I, fn=subscription_period_start),
+        _col("current_period_end", I, fn=subscription_period_end),
     ],
     "invoices": [
         *COMMON,
         _ref("customer"),
-        _col("subscription", S, fn=_invoice_subscription),
+        _col("subscription", S, fn=invoice_subscription_id),
         _col("status", S),
         _col("currency", S, required=True, kind="currency"),
         _col("amount_due", I, kind="money"),
@@ -223,12 +172,12 @@ STREAM_COLUMNS: dict[str, list[Column]] = {
         _col("amount_remaining", I, kind="money"),
         _col("subtotal", I, kind="money"),
         _col("total", I, kind="money"),
-        _col("charge", S, fn=_invoice_charge),
-        _col("payment_intent", S, fn=_invoice_payment_intent),
+        _col("charge", S, fn=invoice_charge_id),
+        _col("payment_intent", S, fn=invoice_payment_intent_id),
         _col("billing_reason", S),
         _col("period_start", I),
         _col("period_end", I),
-        _col("paid_at", I, fn=lambda o: _get(o, "status_transitions", "paid_at")),
+        _col("paid_at", I, fn=lambda o: get_path(o, "status_transitions", "paid_at")),
     ],
 }
 
@@ -238,7 +187,6 @@ PAYOUT_MEMBERSHIP_SCHEMA = pa.schema(
     [("payout", S), ("balance_transaction", S), ("payout_created", I)]
 )
 
-STRIPE_STREAMS = [*STREAM_COLUMNS, "payout_balance_transactions"]
 
 
 def schema_for(stream: str) -> pa.Schema:

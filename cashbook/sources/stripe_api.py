@@ -43,6 +43,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from cashbook.settings import STRIPE_API_VERSION
 from cashbook.sources.errors import SourceError
 from cashbook.sources.ratelimit import TokenBucket, default_rate
+from cashbook.sources.registry import BALANCE_SOURCE_STREAMS, ENDPOINTS
 from cashbook.sources.streams import (
     STREAM_COLUMNS,
     canonical_json,
@@ -54,30 +55,12 @@ from cashbook.sources.streams import (
     sort_table,
     to_batch,
     to_table,
-    utc_day,
 )
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 PAGE_LIMIT = 100
-
-# stream -> (list path, fixed params). Subscriptions: Stripe hides canceled ones unless status=all.
-ENDPOINTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "balance_transactions": ("/v1/balance_transactions", {}),
-    "charges": ("/v1/charges", {}),
-    "refunds": ("/v1/refunds", {}),
-    "disputes": ("/v1/disputes", {}),
-    "payouts": ("/v1/payouts", {}),
-    "customers": ("/v1/customers", {}),
-    "subscriptions": ("/v1/subscriptions", {"status": "all"}),
-    "invoices": ("/v1/invoices", {}),
-    "events": ("/v1/events", {}),
-}
-
-# An expanded balance-transaction source lands in the stream named by its `object`.
-SOURCE_STREAMS = {"charge": "charges", "refund": "refunds", "dispute": "disputes", "payout": "payouts"}
-
 
 class StripeApiError(SourceError):
     """Stripe refused a request (after retries, if it was retryable); `where` is the request."""
@@ -147,18 +130,6 @@ def _day_bounds(day: dt.date) -> tuple[int, int]:
     return _ts(start), _ts(start + dt.timedelta(days=1))
 
 
-def days_to_reingest(run_day: dt.date, lookback_days: int, *, earliest: dt.date | None = None) -> list[dt.date]:
-    """The partitions a run for `run_day` re-reads: itself and the `lookback_days` before it.
-
-    Stripe objects change after they are created (BT `status` pending -> available, refunds making
-    `charge.amount_refunded` grow, invoices paid), so a day is not final when first ingested.
-    """
-    if lookback_days < 0:
-        raise ValueError("lookback_days must be >= 0")
-    days = [run_day - dt.timedelta(days=i) for i in range(lookback_days, -1, -1)]
-    return [d for d in days if earliest is None or d >= earliest]
-
-
 class StripeApiSource:
     """Reads raw streams from the Stripe API (or anything speaking its list protocol)."""
 
@@ -197,6 +168,14 @@ class StripeApiSource:
         objs = self._run([self._window(stream, "range", s, e)], rows=rows)
         return self._table(stream, objs.get("range", {}).values(), rows.table("range") if rows else None)
 
+    def metadata(self) -> dict[str, Any]:
+        """What the run cost (`StripeReader`): requests, pages, objects, retries, waits, the first warnings."""
+        stats = self.stats.as_metadata()
+        meta: dict[str, Any] = {f"api/{k}": v for k, v in stats.items() if k != "warnings"}
+        if stats.get("warnings"):
+            meta["api/warnings"] = "\n".join(stats["warnings"][:20])
+        return {"source": "api", **meta}
+
     def read_days(self, stream: str, days: list[dt.date]) -> dict[dt.date, pa.Table]:
         """One table per UTC day of `created`, all days fetched concurrently under one limiter."""
         days = sorted(set(days))
@@ -219,7 +198,7 @@ class StripeApiSource:
         days = sorted(set(days))
         windows = [replace(self._window("balance_transactions", d, *_day_bounds(d)),
                            params=(("expand", ["data.source"]),)) for d in days]
-        sources: dict[str, dict[str, Obj]] = {s: {} for s in SOURCE_STREAMS.values()}
+        sources: dict[str, dict[str, Obj]] = {s: {} for s in BALANCE_SOURCE_STREAMS.values()}
         rows = _PrebuiltRows.for_stream("balance_transactions")
         objs = self._run(windows, sources=sources, rows=rows)
         tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.table(d) if rows else None)
@@ -326,7 +305,7 @@ class StripeApiSource:
             if sources is not None and isinstance(obj.get("source"), dict):
                 src = obj["source"]
                 obj = {**obj, "source": src.get("id")}
-                target = SOURCE_STREAMS.get(str(src.get("object")))
+                target = BALANCE_SOURCE_STREAMS.get(str(src.get("object")))
                 if target is not None:
                     sources[target].setdefault(src["id"], src)
             if obj["id"] in bucket:
@@ -540,6 +519,3 @@ def _flat(params: dict[str, Any]) -> list[tuple[str, Any]]:
             out.append((k, v))
     return out
 
-
-def day_of(ts: int) -> dt.date:
-    return utc_day(ts)

@@ -1,8 +1,8 @@
 """Late changes: which already-ingested day partitions must be read again.
 
 Two mechanisms, because Stripe has no `updated` filter (NOTES §1, §4):
-- a trailing lookback: every run re-reads its day and the `lookback_days` before it
-  (`cashbook.sources.stripe_api.days_to_reingest`), which catches BT `status` flips, refunds, paid
+- a trailing lookback: every scheduled run re-reads its day and the `stripe_lookback_days` before it
+  (the daily schedule's partition range), which catches BT `status` flips, refunds, paid
   invoices and everything else that settles within a week;
 - an events-based refresher for older objects: `/v1/events` (kept 30 days) names every object that
   changed; the days those objects were *created* on, if older than the lookback, are re-ingested.
@@ -17,22 +17,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from cashbook.sources.errors import SourceError
+from cashbook.sources.registry import EVENT_OBJECT_STREAMS
 from cashbook.sources.streams import utc_day
 from cashbook.sources.stripe_api import StripeApiSource
 
 EVENT_RETENTION_DAYS = 30
-
-# `data.object.object` of an event -> the raw stream holding that object.
-OBJECT_STREAMS = {
-    "charge": "charges",
-    "refund": "refunds",
-    "dispute": "disputes",
-    "payout": "payouts",
-    "customer": "customers",
-    "subscription": "subscriptions",
-    "invoice": "invoices",
-}
-
 
 def backfill_command(first: dt.date, last: dt.date) -> str:
     """The Dagster command that re-materializes the raw partitions [first, last]."""
@@ -100,7 +89,7 @@ def plan_refresh(source: StripeApiSource, since: dt.datetime | None, until: dt.d
         plan.events_seen += 1
         obj = (event.get("data") or {}).get("object") or {}
         kind = str(obj.get("object"))
-        stream = OBJECT_STREAMS.get(kind)
+        stream = EVENT_OBJECT_STREAMS.get(kind)
         created = obj.get("created")
         if stream is None or not isinstance(created, int):
             plan.unknown_objects[kind] = plan.unknown_objects.get(kind, 0) + 1

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cashbook.lake import LAKE_TABLES
 from cashbook.marts.build import MART_TABLES, build_mart, build_staging, configure_fx
-from cashbook.sources.streams import STRIPE_STREAMS, lake_schema
+from cashbook.sources.registry import LAKE_TABLES, STRIPE_STREAMS
+from cashbook.sources.streams import lake_schema
 
 PARTITION_ROWS = 50_000
 DAY = dt.date(2025, 6, 1)

@@ -25,7 +25,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from cashbook.cli.commands_pipeline import IN_PROCESS, RAW_SELECTION, demo_window
-from cashbook.lake import LAKE_TABLES, existing_days, partition_path
+from cashbook.lake import existing_days, partition_path
+from cashbook.sources.registry import LAKE_TABLES
 from tests.bench import proc
 from tests.bench.report import write_section
 

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cashbook.lake import LAKE_TABLES
+from cashbook.sources.registry import LAKE_TABLES
 from cashbook.sources.streams import lake_schema
 
 DAY_DIR = "day=2026-01-01"

@@ -1,7 +1,7 @@
-"""Fixtures for the billing API tests: localstripe (separate process), the app under real uvicorn, signing.
+"""Helpers for the billing API tests: launching localstripe (a separate process), the app under real uvicorn,
+signing webhook payloads. The pytest fixtures built on them are in tests/integration/conftest.py.
 
-Import the fixtures into a test module with `from tests.integration.api_fixtures import *`-style explicit
-imports. localstripe is GPL: it only ever runs as its own process via `python -c`, never imported here.
+localstripe is GPL: it only ever runs as its own process via `python -c`, never imported here.
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
-import pytest
 import uvicorn
 
-from api.main import create_app
 from api.settings import ApiSettings
 from cashbook.billing.signature import sign
 from cashbook.billing.tokens import ADMIN_AUDIENCE, mint
-from cashbook.stripe_gateway import GatewayConfig, StripeGateway
 from tests.fixture_files import STRIPE_EVENTS_DIR
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -69,26 +66,18 @@ def launch_localstripe(tmp_path: Path, clock_offset: int = 0) -> Iterator[str]:
     code = LAUNCH.format(port=port)
     if clock_offset:
         code = f"import time; _t = time.time; time.time = lambda: _t() + {int(clock_offset)}; " + code
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    yield from listening_process([sys.executable, "-c", code], port, env=env)
+
+
+def listening_process(argv: list[str], port: int, **popen: Any) -> Iterator[str]:
+    """Run `argv` until the caller is done; yields its URL once it listens on 127.0.0.1:`port`."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
     try:
         wait_port(port, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-@pytest.fixture()
-def localstripe_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh localstripe on a free loopback port; its pickle lives in this test's own TMPDIR."""
-    yield from launch_localstripe(tmp_path)
-
-
-@pytest.fixture()
-def localstripe_behind(tmp_path: Path) -> Iterator[str]:
-    """localstripe whose clock is one hour behind ours (our server clock running ahead of Stripe's)."""
-    yield from launch_localstripe(tmp_path, clock_offset=-3600)
 
 
 def api_settings(**overrides: Any) -> ApiSettings:
@@ -121,6 +110,13 @@ class RunningApi:
         return {"Authorization": f"Bearer {mint(user, JWT_SECRET, audience=ADMIN_AUDIENCE, email=email, ttl_seconds=600)}"}
 
 
+class ApiFactory(Protocol):
+    """`running_api_factory(stripe_url, gateway_options=…, **ApiSettings overrides)` starts one more app."""
+
+    def __call__(self, stripe_url: str | None = None, *, gateway_options: dict[str, Any] | None = None,
+                 **overrides: Any) -> RunningApi: ...
+
+
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # running in a thread
         pass
@@ -136,30 +132,6 @@ def serve(app: Any, port: int) -> tuple[_Server, threading.Thread]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     return server, thread
-
-
-@pytest.fixture()
-def running_api_factory(pg_url: str) -> Iterator[Any]:
-    """Start the app (real uvicorn on a free loopback port) against this test's fresh database."""
-    started: list[tuple[_Server, threading.Thread, httpx.Client]] = []
-
-    def start(stripe_url: str | None = None, *, gateway_options: dict[str, Any] | None = None,
-              **overrides: Any) -> RunningApi:
-        gateway = StripeGateway(GatewayConfig(**{"api_key": "sk_test_cashbook",
-                                                 "api_base": stripe_url or "http://127.0.0.1:9",
-                                                 "max_network_retries": 0, **(gateway_options or {})}))
-        app = create_app(api_settings(**overrides), database_url=pg_url, gateway=gateway)
-        port = free_port()
-        server, thread = serve(app, port)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        started.append((server, thread, client))
-        return RunningApi(f"http://127.0.0.1:{port}", client, app, pg_url)
-
-    yield start
-    for server, thread, client in started:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def load_event(name: str, **changes: Any) -> dict[str, Any]:
@@ -189,18 +161,3 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) ->
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
-
-
-@pytest.fixture()
-def stripe_idempotent(localstripe_url: str) -> Iterator[str]:
-    """localstripe behind a proxy process that enforces Stripe's Idempotency-Key semantics (see the module)."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.stripe_idempotency_proxy", "--upstream",
-                             localstripe_url, "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 from cashbook.lake import split_by_day, write_partition
 from cashbook.sources.export import read_stream
 from cashbook.sources.ledger_csv import read_ledger_csv
-from cashbook.sources.streams import STRIPE_STREAMS, time_column
+from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.streams import time_column
 
 
 def _days(table: pa.Table, column: str) -> list[dt.date]:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import psycopg
-import pyarrow as pa
 import pytest
 
-from assets.resources import PostgresResource
+from assets.resources import LakeResource, PostgresResource
 from cashbook.db.migrate import migrate
 from cashbook.discrepancy_lifecycle import publish_discrepancies
 from pipelines.alert_sensors import run_failure_alerts, threshold_alerts
+from tests.discrepancy_rows import discrepancy, discrepancy_table
 
 KEY = dg.AssetKey(["analytics", "discrepancies"])
 
@@ -27,11 +27,9 @@ def postgres(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> PostgresResource:
     for var in ("PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(var, raising=False)  # the log sink only
     migrate(pg_url)
-    row = {"discrepancy_id": "d1", "kind": "payout_mismatch", "stripe_balance_transaction_id": None,
-           "stripe_object_id": None, "ledger_entry_id": None, "payout_id": "po_1", "currency": "eur",
-           "stripe_amount": 100, "ledger_amount": 90, "difference": 10,
-           "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "x"}
-    publish_discrepancies(pg_url, pa.Table.from_pylist([row]), run_id="r")
+    row = discrepancy("d1", "payout_mismatch", stripe_amount=100, stripe_balance_transaction_id=None,
+                      stripe_object_id=None, ledger_entry_id=None, payout_id="po_1", currency="eur", detail="x")
+    publish_discrepancies(pg_url, discrepancy_table([row]), run_id="r")
     return PostgresResource(database_url=pg_url)
 
 
@@ -40,18 +38,19 @@ def _alerts(url: str) -> list[tuple]:
         return conn.execute("SELECT rule, scope, status, paged_at IS NOT NULL FROM analytics.alerts ORDER BY 1, 2").fetchall()
 
 
-def test_threshold_sensor_waits_for_a_materialization_then_pages(postgres: PostgresResource) -> None:
+def test_threshold_sensor_waits_for_a_materialization_then_pages(postgres: PostgresResource, tmp_path: Path) -> None:
+    lake = LakeResource(lake_dir=str(tmp_path / "lake"))  # empty: staleness has nothing to judge
     instance = dg.DagsterInstance.ephemeral()
     defs = dg.Definitions(assets=[_published])
     ctx = dg.build_multi_asset_sensor_context(monitored_assets=[KEY], instance=instance, definitions=defs,
-                                              resources={"postgres": postgres})
+                                              resources={"postgres": postgres, "lake": lake})
     result = threshold_alerts(ctx)
     assert isinstance(result, dg.SkipReason) and "no new materializations" in result.skip_message
     assert _alerts(postgres.database_url) == []
 
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=KEY))
     ctx = dg.build_multi_asset_sensor_context(monitored_assets=[KEY], instance=instance, definitions=defs,
-                                              resources={"postgres": postgres})
+                                              resources={"postgres": postgres, "lake": lake})
     result = threshold_alerts(ctx)
     assert "opened 1" in result.skip_message
     assert ("payout_mismatch", "po_1", "open", True) in _alerts(postgres.database_url)

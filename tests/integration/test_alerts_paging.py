@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
-import pyarrow as pa
 import pytest
 
-from cashbook.alerts.config import load_alerts_config
-from cashbook.alerts.engine import evaluate_and_page, record_run_status
-from cashbook.alerts.sinks import LogSink, PagerDutySink, SlackSink
+from cashbook.alerts.config import AlertsConfig, load_alerts_config
+from cashbook.alerts.engine import EvaluationReport, evaluate_and_page, record_run_status
+from cashbook.alerts.sinks import LogSink, PagerDutySink, Sink, SlackSink
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
 from tests.integration.http_receiver import Receiver
 
 NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
@@ -21,22 +23,21 @@ ROUTING_KEY = "R0UT1NGKEY0123456789012345678901"
 
 
 def _disc(kind: str, ident: str, diff: int, payout: str | None = None) -> dict:
-    return {"discrepancy_id": ident, "kind": kind, "stripe_balance_transaction_id": None, "stripe_object_id": None,
-            "ledger_entry_id": None, "payout_id": payout, "currency": "usd", "stripe_amount": None,
-            "ledger_amount": None, "difference": diff, "occurred_at": NOW, "detail": ""}
+    """What the alert rules read: kind, difference, payout; no ids or amounts."""
+    return discrepancy(ident, kind, difference=diff, stripe_amount=None, stripe_balance_transaction_id=None,
+                       stripe_object_id=None, ledger_entry_id=None, payout_id=payout, occurred_at=NOW, detail="")
 
 
 def _publish(url: str, rows: list[dict], run: str) -> None:
-    table = pa.Table.from_pylist(rows, schema=pa.schema([
-        ("discrepancy_id", pa.string()), ("kind", pa.string()), ("stripe_balance_transaction_id", pa.string()),
-        ("stripe_object_id", pa.string()), ("ledger_entry_id", pa.string()), ("payout_id", pa.string()),
-        ("currency", pa.string()), ("stripe_amount", pa.int64()), ("ledger_amount", pa.int64()),
-        ("difference", pa.int64()), ("occurred_at", pa.timestamp("us", tz="UTC")), ("detail", pa.string())]))
-    publish_discrepancies(url, table.select(COLUMNS), run_id=run, seen_at=NOW)
+    publish_discrepancies(url, discrepancy_table(rows), run_id=run, seen_at=NOW)
+
+
+# (database URL, alert config, sinks, the pager receiver, lake directory)
+AlertsEnv = tuple[str, AlertsConfig, list[Sink], Receiver, Path]
 
 
 @pytest.fixture()
-def env(pg_url: str, tmp_path: Path):
+def env(pg_url: str, tmp_path: Path) -> Iterator[AlertsEnv]:
     migrate(pg_url)
     with Receiver() as rx:
         config = load_alerts_config(env={
@@ -47,13 +48,13 @@ def env(pg_url: str, tmp_path: Path):
         yield pg_url, config, sinks, rx, tmp_path / "lake"
 
 
-def _evaluate(env, **kw):
+def _evaluate(env: AlertsEnv, **kw: Any) -> EvaluationReport:
     url, config, sinks, _rx, lake = env
     return evaluate_and_page(url, lake, config, sinks, rules=["payout_mismatch", "open_discrepancies_amount"],
                              now=kw.pop("now", NOW), **kw)
 
 
-def test_page_once_resolve_on_recovery_exact_payloads(env) -> None:
+def test_page_once_resolve_on_recovery_exact_payloads(env: AlertsEnv) -> None:
     url, _config, _sinks, rx, _ = env
     _publish(url, [_disc("payout_mismatch", "d1", 2500, "po_123")], "run1")
 
@@ -103,7 +104,7 @@ def test_page_once_resolve_on_recovery_exact_payloads(env) -> None:
     assert row == [("resolved", True, True, True, 2500, 0)]
 
 
-def test_sink_failure_is_retried_and_never_loses_the_alert(env) -> None:
+def test_sink_failure_is_retried_and_never_loses_the_alert(env: AlertsEnv) -> None:
     url, _config, _sinks, rx, _ = env
     _publish(url, [_disc("amount_mismatch", "d2", 250_000)], "run1")
 
@@ -135,7 +136,7 @@ def test_sink_failure_is_retried_and_never_loses_the_alert(env) -> None:
         == triggers[-1]  # nothing new after delivery
 
 
-def test_run_failure_alert_opens_and_resolves(env) -> None:
+def test_run_failure_alert_opens_and_resolves(env: AlertsEnv) -> None:
     url, config, sinks, rx, _ = env
     r1 = record_run_status(url, config, sinks, job="raw_daily", failed=True, run_url="http://127.0.0.1:3000/runs/abc",
                            error="boom", now=NOW)

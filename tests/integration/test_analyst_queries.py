@@ -19,7 +19,7 @@ from cashbook.settings import load_settings
 from cashbook.simulator import SimConfig, simulate
 from cashbook.snapshot import publish_snapshot
 from cashbook.sources.export import read_stream
-from cashbook.sources.streams import STRIPE_STREAMS
+from cashbook.sources.registry import STRIPE_STREAMS
 from cashbook.warehouse import build_path, published_path, register_raw_tables
 
 ROOT = Path(__file__).resolve().parents[2]

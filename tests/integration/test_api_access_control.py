@@ -15,11 +15,7 @@ from typing import Any
 import jwt
 import psycopg
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    JWT_SECRET,
-    localstripe_url,
-    running_api_factory,
-)
+from tests.integration.api_fixtures import JWT_SECRET, ApiFactory
 
 NO_USER_DATA = {("get", "/healthz"), ("get", "/readyz"), ("post", "/api/webhooks/stripe")}
 
@@ -43,7 +39,7 @@ def snapshot(pg_url: str, user: str) -> list[Any]:
 
 
 def test_every_route_keeps_users_apart_and_admin_routes_closed(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url, worker_in_process=False)
     doc = api.client.get("/openapi.json").json()
     routes = {(m, p) for p, ops in doc["paths"].items() for m in ops}

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pyarrow as pa
-
 from cashbook.billing.tokens import mint
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    JWT_SECRET,
-    running_api_factory,
-)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import JWT_SECRET, ApiFactory
 
 
 def _publish(url: str, ids: list[str]) -> None:
-    rows = [{"discrepancy_id": i, "kind": "amount_mismatch", "stripe_balance_transaction_id": f"txn_{i}",
-             "stripe_object_id": f"ch_{i}", "ledger_entry_id": f"le_{i}", "payout_id": None, "currency": "usd",
-             "stripe_amount": 1000, "ledger_amount": 1000 - n, "difference": n,
-             "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "amount differs"}
-            for n, i in enumerate(ids, start=1)]
-    publish_discrepancies(url, pa.Table.from_pylist(rows).select(COLUMNS), run_id="r")
+    rows = [discrepancy(i, difference=n) for n, i in enumerate(ids, start=1)]
+    publish_discrepancies(url, discrepancy_table(rows), run_id="r")
 
 
-def test_admin_lists_and_resolves(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_admin_lists_and_resolves(running_api_factory: ApiFactory, pg_url: str) -> None:
     migrate(pg_url)
     _publish(pg_url, ["a", "b"])
     api = running_api_factory(worker_in_process=False)

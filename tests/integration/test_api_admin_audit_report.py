@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory
 
 MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 
@@ -56,7 +56,7 @@ def _download(api: Any, headers: dict[str, str], url: str) -> bytes:
     return r.content
 
 
-def test_report_digest_and_determinism(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_report_digest_and_determinism(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     a = api.admin_token("auditor")
     _seed_march(pg_url)
@@ -110,7 +110,7 @@ def test_report_digest_and_determinism(running_api_factory, pg_url: str) -> None
     assert bad.status_code == 422
 
 
-def test_report_of_today_shows_the_admin_flow(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_report_of_today_shows_the_admin_flow(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False, manual_payment_approval_threshold={"usd": 10})
     alice, bob = api.admin_token("alice"), api.admin_token("bob")
     with psycopg.connect(pg_url) as conn:

@@ -10,25 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 import pytest
 from psycopg.types.json import Jsonb
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    load_event,
-    localstripe_url,
-    running_api_factory,
-    wait_until,
-)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import ApiFactory, load_event, wait_until
 
 
 def _disc(did: str, obj: str, amount: int, currency: str = "usd") -> dict[str, Any]:
-    return {"discrepancy_id": did, "kind": "missing_in_ledger", "stripe_balance_transaction_id": f"txn_{did}",
-            "stripe_object_id": obj, "ledger_entry_id": None, "payout_id": None, "currency": currency,
-            "stripe_amount": amount, "ledger_amount": None, "difference": amount,
-            "occurred_at": dt.datetime(2025, 3, 1, tzinfo=dt.UTC), "detail": "no ledger entry"}
+    return discrepancy(did, "missing_in_ledger", difference=amount, stripe_amount=amount, ledger_amount=None,
+                       stripe_object_id=obj, ledger_entry_id=None, currency=currency,
+                       occurred_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC), detail="no ledger entry")
 
 
 def _park(pg_url: str, event: dict[str, Any], status: str) -> None:
@@ -37,7 +31,7 @@ def _park(pg_url: str, event: dict[str, Any], status: str) -> None:
                      " (%s, %s, %s, %s, %s, 1)", (event["id"], event["type"], event["created"], Jsonb(event), status))
 
 
-def test_autofix_dry_run_then_apply_once(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_autofix_dry_run_then_apply_once(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     migrate(pg_url)
     off = running_api_factory(localstripe_url, worker_in_process=False)
     gw = off.app.state.gateway
@@ -60,7 +54,7 @@ def test_autofix_dry_run_then_apply_once(running_api_factory, localstripe_url: s
           "manual_review")
     rows = [_disc("d_never", charge, 4_200), _disc("d_parked", "ch_parked1", 1_500, "eur"),
             _disc("d_done", "ch_done", 100), _disc("d_stranger", "ch_stranger", 100)]
-    publish_discrepancies(pg_url, pa.Table.from_pylist(rows).select(COLUMNS), run_id="r1")
+    publish_discrepancies(pg_url, discrepancy_table(rows), run_id="r1")
 
     a = off.admin_token("ops")
     page = off.client.get("/api/admin/autofix/proposals", headers=a).json()
@@ -108,7 +102,7 @@ def test_autofix_dry_run_then_apply_once(running_api_factory, localstripe_url: s
     assert (after["d_never"]["eligible"], after["d_never"]["reason"]) == (False, "already_in_ledger")
 
 
-def test_autofix_then_the_next_reconciliation_resolves(running_api_factory, pg_url: str, tmp_path: Path,  # noqa: F811
+def test_autofix_then_the_next_reconciliation_resolves(running_api_factory: ApiFactory, pg_url: str, tmp_path: Path,
                                                        cashbook_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end on a simulated account: reconcile (worker job) → missing_in_ledger charges and a dispute →
     auto-fix fetches each object from Stripe (the replay server over the account's export) → the next

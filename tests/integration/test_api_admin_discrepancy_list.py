@@ -7,18 +7,18 @@ import datetime as dt
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import ApiFactory
 
 
 def _row(i: int, kind: str, currency: str, difference: int | None, day: int, **extra: Any) -> dict[str, Any]:
-    return {"discrepancy_id": f"d{i:02d}", "kind": kind, "stripe_balance_transaction_id": f"txn_{i}",
-            "stripe_object_id": f"ch_{i}", "ledger_entry_id": None, "payout_id": None, "currency": currency,
-            "stripe_amount": difference, "ledger_amount": None, "difference": difference,
-            "occurred_at": dt.datetime(2025, 3, day, 12, tzinfo=dt.UTC), "detail": "t", **extra}
+    return discrepancy(f"d{i:02d}", kind, difference=difference, stripe_amount=difference, ledger_amount=None,
+                       stripe_balance_transaction_id=f"txn_{i}", stripe_object_id=f"ch_{i}", ledger_entry_id=None,
+                       currency=currency, occurred_at=dt.datetime(2025, 3, day, 12, tzinfo=dt.UTC), detail="t",
+                       **extra)
 
 
 ROWS = [_row(1, "missing_in_ledger", "usd", 5_000, 1), _row(2, "missing_in_ledger", "usd", 300, 2),
@@ -27,14 +27,14 @@ ROWS = [_row(1, "missing_in_ledger", "usd", 5_000, 1), _row(2, "missing_in_ledge
 
 
 def _publish(url: str, rows: list[dict[str, Any]], run: str) -> None:
-    publish_discrepancies(url, pa.Table.from_pylist(rows).select(COLUMNS), run_id=run)
+    publish_discrepancies(url, discrepancy_table(rows), run_id=run)
 
 
 def _ids(page: dict[str, Any]) -> list[str]:
     return [i["discrepancy_id"] for i in page["items"]]
 
 
-def test_filters_sort_and_cursor(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_filters_sort_and_cursor(running_api_factory: ApiFactory, pg_url: str) -> None:
     migrate(pg_url)
     _publish(pg_url, ROWS, "r1")
     api = running_api_factory(worker_in_process=False)
@@ -72,7 +72,7 @@ def test_filters_sort_and_cursor(running_api_factory, pg_url: str) -> None:  # n
     assert api.client.get("/api/admin/payments/discrepancies", headers=api.token("u")).status_code == 403
 
 
-def test_resolve_reopen_keeps_history(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_resolve_reopen_keeps_history(running_api_factory: ApiFactory, pg_url: str) -> None:
     migrate(pg_url)
     _publish(pg_url, ROWS, "r1")
     api = running_api_factory(worker_in_process=False)

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -20,13 +20,13 @@ def _user(pg_url: str, user: str, customer: str | None = None) -> None:
                      (user, f"{user}@example.test", customer))
 
 
-def _start(running_api_factory: Any, **overrides: Any) -> Any:  # noqa: F811
+def _start(running_api_factory: ApiFactory, **overrides: Any) -> Any:
     return running_api_factory(worker_in_process=False, max_manual_payment={"usd": 500_000, "jpy": 100_000},
                                manual_payment_approval_threshold={"usd": 10_000, "jpy": 1_000},
                                manual_credits_approval_threshold=100, **overrides)
 
 
-def test_four_eyes_above_the_threshold(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_four_eyes_above_the_threshold(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = _start(running_api_factory)
     _user(pg_url, "u1", "cus_1")
     alice, bob = api.admin_token("alice"), api.admin_token("bob")
@@ -73,7 +73,7 @@ def test_four_eyes_above_the_threshold(running_api_factory, pg_url: str) -> None
             pass
 
 
-def test_below_threshold_is_recorded_at_once_and_replays(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_below_threshold_is_recorded_at_once_and_replays(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = _start(running_api_factory)
     _user(pg_url, "u2")
     alice = api.admin_token("alice")
@@ -108,7 +108,7 @@ def test_below_threshold_is_recorded_at_once_and_replays(running_api_factory, pg
     assert bad.status_code == 400 and bad.json()["type"].endswith("/bad_cursor")
 
 
-def test_limits_and_refusals(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_limits_and_refusals(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = _start(running_api_factory)
     _user(pg_url, "u3")
     alice = api.admin_token("alice")
@@ -141,7 +141,7 @@ def test_limits_and_refusals(running_api_factory, pg_url: str) -> None:  # noqa:
     assert r.status_code == 403
 
 
-def test_a_stripe_object_already_in_the_ledger_is_not_booked_twice(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_a_stripe_object_already_in_the_ledger_is_not_booked_twice(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = _start(running_api_factory)
     _user(pg_url, "u4")
     alice, bob = api.admin_token("alice"), api.admin_token("bob")

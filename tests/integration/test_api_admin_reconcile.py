@@ -16,7 +16,7 @@ import pytest
 
 from cashbook.reconcile.runner import load_inputs, load_into, run_reconciliation
 from cashbook.simulator import SimConfig, simulate
-from tests.integration.api_fixtures import free_port, running_api_factory, wait_until  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory, free_port, wait_until
 
 AS_OF = "2025-04-05T00:00:00+00:00"
 
@@ -47,7 +47,7 @@ def _expected(export: Path, ledger: pa.Table | None = None) -> Counter[tuple[str
     return Counter(rows)
 
 
-def test_worker_job_reconciles_and_reports_counts(running_api_factory, pg_url: str, account: Path) -> None:  # noqa: F811
+def test_worker_job_reconciles_and_reports_counts(running_api_factory: ApiFactory, pg_url: str, account: Path) -> None:
     api = running_api_factory(worker_in_process=False)
     a = api.admin_token("ops")
     # another process's job is running: a second start is refused by the database's one-active-job index
@@ -92,7 +92,7 @@ def test_worker_job_reconciles_and_reports_counts(running_api_factory, pg_url: s
     assert naive.status_code == 422
 
 
-def test_unreachable_dagster_is_502_and_frees_the_slot(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_unreachable_dagster_is_502_and_frees_the_slot(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False,
                               dagster_graphql_url=f"http://127.0.0.1:{free_port()}/graphql")
     a = api.admin_token("ops")
@@ -104,7 +104,7 @@ def test_unreachable_dagster_is_502_and_frees_the_slot(running_api_factory, pg_u
     assert api.client.post("/api/admin/reconcile/payments", headers=a).status_code == 502  # not 409
 
 
-def test_worker_job_reads_the_lake_and_the_postgres_ledger(running_api_factory, pg_url: str, account: Path,  # noqa: F811
+def test_worker_job_reads_the_lake_and_the_postgres_ledger(running_api_factory: ApiFactory, pg_url: str, account: Path,
                                                            cashbook_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """STRIPE_SOURCE=api: Stripe data from the raw lake the pipeline landed; LEDGER_SOURCE=postgres: the API's
     own ledger_entries (a stale ledger in the lake is ignored)."""

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from cashbook.simulator import SimConfig, simulate
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory
 from tests.integration.dagster_processes import Proc, cashbook, free_port, graphql, wait_for
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def dagster_web(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_reconcile_launches_the_warehouse_job_in_dagster(running_api_factory, pg_url: str,  # noqa: F811
+def test_reconcile_launches_the_warehouse_job_in_dagster(running_api_factory: ApiFactory, pg_url: str,
                                                          dagster_web: str, tmp_path: Path) -> None:
     api = running_api_factory(worker_in_process=False, dagster_graphql_url=f"{dagster_web}/graphql")
     a = api.admin_token("ops")

@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import psycopg
 
-from tests.integration.api_fixtures import JWT_SECRET, running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import JWT_SECRET, ApiFactory
 
 NOW = int(time.time())
 
@@ -32,7 +32,7 @@ def set_admin(pg_url: str, user: str, value: bool) -> None:
                      " SET is_admin = EXCLUDED.is_admin", (user, value))
 
 
-def test_admin_claim_alone_grants_nothing(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_admin_claim_alone_grants_nothing(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     # the old token shape: an `admin` claim, 7 days, no iss/aud — and "false" (a string) used to read as true
     for claim in (True, "false"):
@@ -45,7 +45,7 @@ def test_admin_claim_alone_grants_nothing(running_api_factory, pg_url: str) -> N
         assert conn.execute("SELECT is_admin FROM users WHERE id = 'mallory'").fetchall() in ([], [(False,)])
 
 
-def test_database_role_decides_and_revocation_is_immediate(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_database_role_decides_and_revocation_is_immediate(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     h = bearer(admin_claims("ops"))
     api.client.get("/healthz")  # app started and migrated
@@ -55,7 +55,7 @@ def test_database_role_decides_and_revocation_is_immediate(running_api_factory, 
     assert api.client.get("/api/admin/webhooks", headers=h).status_code == 403
 
 
-def test_admin_tokens_are_short_lived_and_audience_bound(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_admin_tokens_are_short_lived_and_audience_bound(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     api.client.get("/healthz")
     set_admin(pg_url, "ops", True)
@@ -69,7 +69,7 @@ def test_admin_tokens_are_short_lived_and_audience_bound(running_api_factory, pg
     assert api.client.get("/api/billing/status", headers=bearer(admin_claims("ops"))).status_code == 401
 
 
-def test_iss_aud_required_and_claims_strict(running_api_factory) -> None:  # noqa: F811
+def test_iss_aud_required_and_claims_strict(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False)
     assert api.client.get("/api/billing/status", headers=bearer(user_claims("u1"))).status_code == 200
     for bad in ({k: v for k, v in user_claims("u1").items() if k != "iss"},

@@ -15,22 +15,19 @@ from typing import Any
 
 import duckdb
 import psycopg
-import pyarrow as pa
 import pytest
 
 from cashbook.billing.tokens import ADMIN_AUDIENCE, mint
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
+from cashbook.discrepancy_lifecycle import publish_discrepancies
 from cashbook.marts import MART_TABLES, build_all
 from cashbook.publish import publish_table
 from cashbook.simulator import SimConfig, simulate
 from cashbook.sources.export import read_stream
-from cashbook.sources.streams import STRIPE_STREAMS
+from cashbook.sources.registry import STRIPE_STREAMS
 from cashbook.warehouse import register_raw_tables
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    JWT_SECRET,
-    running_api_factory,
-)
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import JWT_SECRET, ApiFactory
 
 ROUTES = ["/api/analytics/dashboard", "/api/analytics/revenue", "/api/analytics/transactions",
           "/api/analytics/health", "/api/analytics/alerts"]
@@ -51,20 +48,15 @@ def _publish(con: duckdb.DuckDBPyConnection, url: str) -> None:
     migrate(url)
     for mart in MART_TABLES:
         publish_table(con, f"marts.{mart}", url, f"analytics.{mart}")
+    at = {"stripe_object_id": None, "ledger_entry_id": None, "occurred_at": dt.datetime(2025, 3, 1, tzinfo=dt.UTC),
+          "detail": "test"}
     rows = [
-        {"discrepancy_id": "d1", "kind": "amount_mismatch", "currency": "usd", "stripe_amount": 1000,
-         "ledger_amount": 900, "difference": 100},
-        {"discrepancy_id": "d2", "kind": "missing_in_stripe", "currency": "usd", "stripe_amount": None,
-         "ledger_amount": 2500, "difference": -2500},
-        {"discrepancy_id": "d3", "kind": "pending", "currency": "usd", "stripe_amount": 700, "ledger_amount": None,
-         "difference": 700},
-        {"discrepancy_id": "d4", "kind": "amount_mismatch", "currency": "eur", "stripe_amount": 500,
-         "ledger_amount": 450, "difference": 50},
+        discrepancy("d1", difference=100, **at),
+        discrepancy("d2", "missing_in_stripe", stripe_amount=None, ledger_amount=2500, difference=-2500, **at),
+        discrepancy("d3", "pending", stripe_amount=700, ledger_amount=None, difference=700, **at),
+        discrepancy("d4", stripe_amount=500, difference=50, currency="eur", **at),
     ]
-    table = [{"stripe_balance_transaction_id": f"txn_{r['discrepancy_id']}", "stripe_object_id": None,
-              "ledger_entry_id": None, "payout_id": None, "occurred_at": dt.datetime(2025, 3, 1, tzinfo=dt.UTC),
-              "detail": "test", **r} for r in rows]
-    publish_discrepancies(url, pa.Table.from_pylist(table).select(COLUMNS), run_id="r1")
+    publish_discrepancies(url, discrepancy_table(rows), run_id="r1")
     now = dt.datetime.now(dt.UTC)
     with psycopg.connect(url) as conn:
         for i, (sev, status, resolved) in enumerate([
@@ -98,7 +90,7 @@ def _iso(d: dt.date) -> str:
     return d.isoformat()
 
 
-def test_dashboard_figures_equal_the_marts(running_api_factory, pg_url: str,  # noqa: F811
+def test_dashboard_figures_equal_the_marts(running_api_factory: ApiFactory, pg_url: str,
                                           marts: duckdb.DuckDBPyConnection) -> None:
     _publish(marts, pg_url)
     api = running_api_factory(worker_in_process=False)
@@ -178,7 +170,7 @@ def test_dashboard_figures_equal_the_marts(running_api_factory, pg_url: str,  # 
     assert fresh["age_hours"] > fresh["max_age_hours"]
 
 
-def test_revenue_pages_equal_the_marts(running_api_factory, pg_url: str,  # noqa: F811
+def test_revenue_pages_equal_the_marts(running_api_factory: ApiFactory, pg_url: str,
                                        marts: duckdb.DuckDBPyConnection) -> None:
     _publish(marts, pg_url)
     api = running_api_factory(worker_in_process=False)
@@ -220,7 +212,7 @@ def test_revenue_pages_equal_the_marts(running_api_factory, pg_url: str,  # noqa
         (_iso(m), cur, *rest) for m, cur, *rest in want]
 
 
-def test_transactions_equal_the_marts_and_api_attempts(running_api_factory, pg_url: str,  # noqa: F811
+def test_transactions_equal_the_marts_and_api_attempts(running_api_factory: ApiFactory, pg_url: str,
                                                        marts: duckdb.DuckDBPyConnection) -> None:
     _publish(marts, pg_url)
     api = running_api_factory(worker_in_process=False)
@@ -269,7 +261,7 @@ def test_transactions_equal_the_marts_and_api_attempts(running_api_factory, pg_u
     assert {c["currency"] for c in eur["charges"]} <= {"eur"} and [i["id"] for i in eur["items"]] == ["pa_3"]
 
 
-def test_alerts_open_and_recently_resolved(running_api_factory, pg_url: str,  # noqa: F811
+def test_alerts_open_and_recently_resolved(running_api_factory: ApiFactory, pg_url: str,
                                            marts: duckdb.DuckDBPyConnection) -> None:
     _publish(marts, pg_url)
     api = running_api_factory(worker_in_process=False)
@@ -288,7 +280,7 @@ def test_alerts_open_and_recently_resolved(running_api_factory, pg_url: str,  # 
     assert [a["rule"] for a in crit["items"]] == ["rule_0"]
 
 
-def test_health_counts_requests_in_redis_and_survives_redis_down(running_api_factory, pg_url: str,  # noqa: F811
+def test_health_counts_requests_in_redis_and_survives_redis_down(running_api_factory: ApiFactory, pg_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGSTER_GRAPHQL_URL", "http://127.0.0.1:9/graphql")  # nothing listens: falls back
     prefix = "test-" + uuid.uuid4().hex[:8]
@@ -336,7 +328,7 @@ def test_health_counts_requests_in_redis_and_survives_redis_down(running_api_fac
     assert body["requests"]["windows"][0]["requests"] >= 1
 
 
-def test_access_control(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_access_control(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     api.admin_token("ops")  # an admin exists; the others below are not it
     user = {"Authorization": f"Bearer {mint('u1', JWT_SECRET)}"}
@@ -348,7 +340,7 @@ def test_access_control(running_api_factory, pg_url: str) -> None:  # noqa: F811
             assert resp.headers["content-type"].startswith(PROBLEM)
 
 
-def test_bad_parameters_are_problems(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_bad_parameters_are_problems(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     admin = api.admin_token("ops")
     cases = [
@@ -387,7 +379,7 @@ def test_bad_parameters_are_problems(running_api_factory, pg_url: str) -> None: 
     assert other.status_code == 400 and other.json()["type"].endswith("/invalid_cursor")
 
 
-def test_empty_install_answers_without_published_marts(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_empty_install_answers_without_published_marts(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     admin = api.admin_token("ops")
     body = api.client.get("/api/analytics/dashboard", headers=admin).json()
@@ -397,7 +389,7 @@ def test_empty_install_answers_without_published_marts(running_api_factory, pg_u
     assert rev["items"] == [] and rev["next_cursor"] is None
 
 
-def test_openapi_documents_the_analytics_routes(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_openapi_documents_the_analytics_routes(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False, docs_enabled=True)
     doc = api.client.get("/openapi.json").json()
     for route in ROUTES:

@@ -10,7 +10,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixture)
+from tests.integration.api_fixtures import ApiFactory
 from tests.integration.dagster_processes import Proc, free_port, wait_for
 
 
@@ -35,7 +35,7 @@ def broken() -> None:
 
 
 @pytest.mark.slow
-def test_health_reports_last_successful_run_per_job(running_api_factory, pg_url: str, tmp_path: Path,  # noqa: F811
+def test_health_reports_last_successful_run_per_job(running_api_factory: ApiFactory, pg_url: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "dagster"
     home.mkdir()

@@ -3,16 +3,15 @@ failed), each change with before/after in the same transaction, and the database
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 import pytest
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import ApiFactory
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -21,14 +20,10 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def _publish(url: str) -> None:
-    row = {"discrepancy_id": "d9", "kind": "amount_mismatch", "stripe_balance_transaction_id": "txn_9",
-           "stripe_object_id": "ch_9", "ledger_entry_id": "le_9", "payout_id": None, "currency": "usd",
-           "stripe_amount": 1000, "ledger_amount": 990, "difference": 10,
-           "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "amount differs"}
-    publish_discrepancies(url, pa.Table.from_pylist([row]).select(COLUMNS), run_id="r")
+    publish_discrepancies(url, discrepancy_table([discrepancy("d9")]), run_id="r")
 
 
-def test_every_admin_request_is_recorded(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_every_admin_request_is_recorded(running_api_factory: ApiFactory, pg_url: str) -> None:
     migrate(pg_url)
     _publish(pg_url)
     api = running_api_factory(worker_in_process=False)
@@ -60,7 +55,7 @@ def test_every_admin_request_is_recorded(running_api_factory, pg_url: str) -> No
     assert q(pg_url, "SELECT outcome, target FROM audit_log WHERE status_code = 409") == [("failed", "evt_nope")]
 
 
-def test_the_database_refuses_to_rewrite_history(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_the_database_refuses_to_rewrite_history(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     assert api.client.get("/api/admin/alerts", headers=api.admin_token("ops")).status_code == 200
     for sql in ("UPDATE audit_log SET actor = 'someone-else'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
@@ -69,7 +64,7 @@ def test_the_database_refuses_to_rewrite_history(running_api_factory, pg_url: st
     assert q(pg_url, "SELECT actor FROM audit_log") == [("ops",)]
 
 
-def test_admin_requests_fail_closed_when_the_audit_cannot_be_written(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_admin_requests_fail_closed_when_the_audit_cannot_be_written(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     admin = api.admin_token("ops")
     with psycopg.connect(pg_url) as conn:

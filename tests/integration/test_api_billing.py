@@ -11,15 +11,7 @@ import httpx
 import psycopg
 import stripe
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    WEBHOOK_SECRET,
-    localstripe_behind,
-    localstripe_url,
-    running_api_factory,
-    signed,
-    stripe_idempotent,
-    wait_until,
-)
+from tests.integration.api_fixtures import WEBHOOK_SECRET, ApiFactory, signed, wait_until
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -27,7 +19,7 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-def test_auth_catalog_health(running_api_factory, localstripe_url: str) -> None:  # noqa: F811
+def test_auth_catalog_health(running_api_factory: ApiFactory, localstripe_url: str) -> None:
     api = running_api_factory(localstripe_url)
     r = api.client.get("/api/billing/plans")
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
@@ -42,14 +34,14 @@ def test_auth_catalog_health(running_api_factory, localstripe_url: str) -> None:
     assert "/api/billing/create-subscription" in api.client.get("/openapi.json").json()["paths"]
 
 
-def test_readyz_reports_unreachable_stripe(running_api_factory) -> None:  # noqa: F811
+def test_readyz_reports_unreachable_stripe(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(None)  # gateway pointed at a closed port
     r = api.client.get("/readyz")  # webhook intake does not need Stripe: ready, Stripe reported as detail
     assert r.status_code == 200 and r.json()["checks"]["postgres"] == "ok" and r.json()["status"] == "degraded"
     assert r.json()["checks"]["stripe"].startswith("unavailable")
 
 
-def test_subscription_lifecycle(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_subscription_lifecycle(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url)
     h = api.token("alice", email="alice@example.test")
     r = api.client.post("/api/billing/create-subscription", json={"plan_id": "pro_monthly",
@@ -83,7 +75,7 @@ def test_subscription_lifecycle(running_api_factory, localstripe_url: str, pg_ur
 
 
 def test_credit_purchase_granted_once_across_confirm_and_webhooks(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url)
     # localstripe delivers its own webhooks (once, ~1 s later) to our endpoint, signed with our secret
     httpx.post(f"{localstripe_url}/_config/webhooks/cashbook",
@@ -125,7 +117,7 @@ def test_credit_purchase_granted_once_across_confirm_and_webhooks(
     assert api.client.get("/api/billing/history", headers=api.token("bob")).json()["items"] == []
 
 
-def test_idempotency_key_replays_and_conflicts(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_idempotency_key_replays_and_conflicts(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url)
     h = {**api.token("dave"), "Idempotency-Key": "k-123"}
     first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_1"}, headers=h)
@@ -148,7 +140,7 @@ def test_idempotency_key_replays_and_conflicts(running_api_factory, localstripe_
 
 
 def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
-        running_api_factory, stripe_idempotent: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, stripe_idempotent: str, pg_url: str) -> None:
     """A claim left by a crashed process (status NULL) blocks only for the lease, not for the key's 24 h."""
     api = running_api_factory(stripe_idempotent)
     h = {**api.token("fay"), "Idempotency-Key": "k-crash"}
@@ -180,7 +172,7 @@ def test_abandoned_idempotency_claim_is_taken_over_after_the_lease(
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
 
 
-def test_concurrent_create_subscription_bills_once(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_concurrent_create_subscription_bills_once(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     """Two create-subscription requests at once with different Idempotency-Keys: one 201, one 409, one at Stripe."""
     api = running_api_factory(localstripe_url)
     barrier = threading.Barrier(2)
@@ -211,7 +203,7 @@ def test_concurrent_create_subscription_bills_once(running_api_factory, localstr
 
 
 def test_webhook_after_api_write_applies_when_our_clock_runs_ahead(
-        running_api_factory, localstripe_behind: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_behind: str, pg_url: str) -> None:
     """API writes carry Stripe's timestamps, so a later Stripe event is not dropped as stale by our own clock."""
     api = running_api_factory(localstripe_behind)
     h = api.token("hal", email="hal@example.test")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from api.settings import ApiSettingsError
-from tests.integration.api_fixtures import api_settings, running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory, api_settings
 
 CHECKOUT = "https://checkout.example.com"
 
 
-def test_cors_allows_only_the_listed_checkout_origin(running_api_factory) -> None:  # noqa: F811
+def test_cors_allows_only_the_listed_checkout_origin(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False, cors_allow_origins=CHECKOUT)
     pre = api.client.options("/api/billing/purchase-resume", headers={
         "Origin": CHECKOUT, "Access-Control-Request-Method": "POST",
@@ -25,7 +25,7 @@ def test_cors_allows_only_the_listed_checkout_origin(running_api_factory) -> Non
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
 
 
-def test_security_headers_on_every_response(running_api_factory) -> None:  # noqa: F811
+def test_security_headers_on_every_response(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False)
     for r in (api.client.get("/api/billing/plans", headers=api.token("u1")), api.client.get("/api/billing/plans"),
               api.client.get("/healthz")):
@@ -36,7 +36,7 @@ def test_security_headers_on_every_response(running_api_factory) -> None:  # noq
     assert "strict-transport-security" not in api.client.get("/healthz").headers  # test env: off
 
 
-def test_production_defaults(running_api_factory) -> None:  # noqa: F811
+def test_production_defaults(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False, env="prod")
     assert api.client.get("/docs").status_code == 404
     assert api.client.get("/openapi.json").status_code == 404

@@ -12,11 +12,7 @@ import httpx
 import psycopg
 import stripe
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    localstripe_url,
-    running_api_factory,
-    stripe_idempotent,
-)
+from tests.integration.api_fixtures import ApiFactory
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -25,7 +21,7 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def test_declined_card_then_another_card_and_a_purchase_one_customer(
-        running_api_factory, stripe_idempotent: str, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, stripe_idempotent: str, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(stripe_idempotent)
     h = api.token("kim", email="kim@example.test")
     declined = api.client.post("/api/billing/create-subscription",

@@ -10,19 +10,18 @@ or header violations, zero errors. The operation and request counts are printed 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import localstripe_url, running_api_factory  # noqa: F401  (fixtures)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import ApiFactory
 
 RUNS = {
     "user": r"^/(api/billing|api/webhooks|healthz|readyz)",
@@ -46,13 +45,11 @@ def fuzz(base_url: str, token: str, regex: str, report: Path) -> dict[str, Any]:
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violations(
-        running_api_factory, localstripe_url: str, pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str, tmp_path: Path) -> None:
     migrate(pg_url)
-    rows = [{"discrepancy_id": f"fz{i}", "kind": "amount_mismatch", "stripe_balance_transaction_id": f"txn_{i}",
-             "stripe_object_id": f"ch_{i}", "ledger_entry_id": f"le_{i}", "payout_id": None, "currency": "usd",
-             "stripe_amount": 1000, "ledger_amount": 1000 - i, "difference": i,
-             "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "amount differs"} for i in range(1, 4)]
-    publish_discrepancies(pg_url, pa.Table.from_pylist(rows).select(COLUMNS), run_id="fuzz")
+    rows = [discrepancy(f"fz{i}", difference=i, stripe_balance_transaction_id=f"txn_{i}", stripe_object_id=f"ch_{i}",
+                        ledger_entry_id=f"le_{i}") for i in range(1, 4)]
+    publish_discrepancies(pg_url, discrepancy_table(rows), run_id="fuzz")
     # rate limits on but out of reach: their counters tell how many requests the fuzzer really sent
     api = running_api_factory(localstripe_url, rate_limit_enabled=True, rate_limit_ip="1000000/minute",
                               rate_limit_user="1000000/minute", rate_limit_payment="1000000/minute",

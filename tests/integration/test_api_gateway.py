@@ -5,10 +5,9 @@ from __future__ import annotations
 import stripe
 
 from cashbook.stripe_gateway import GatewayConfig, StripeGateway
-from tests.integration.api_fixtures import localstripe_url  # noqa: F401  (fixture)
 
 
-def test_list_refunds_follows_has_more_across_pages(localstripe_url: str) -> None:  # noqa: F811
+def test_list_refunds_follows_has_more_across_pages(localstripe_url: str) -> None:
     gateway = StripeGateway(GatewayConfig(api_key="sk_test_cashbook", api_base=localstripe_url,
                                           max_network_retries=0))
     cus = gateway.create_customer(user_id="u_refunds", email=None, idempotency_key="customer:u_refunds")

@@ -3,19 +3,14 @@ ours that has no payment_attempts row is never `ignored`: it goes to manual revi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 import stripe
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    RunningApi,
-    localstripe_url,
-    running_api_factory,
-    signed,
-    wait_until,
-)
+from tests.integration.api_fixtures import ApiFactory, RunningApi, signed, wait_until
 from tests.integration.http_receiver import Receiver
 
 
@@ -24,7 +19,7 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-def _pay_at_stripe_and_deliver(api: RunningApi, localstripe_url: str, pi_id: str) -> str:  # noqa: F811
+def _pay_at_stripe_and_deliver(api: RunningApi, localstripe_url: str, pi_id: str) -> str:
     """What the browser (Stripe Elements) and Stripe do: confirm the PaymentIntent, then the webhook arrives."""
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
     client.v1.payment_intents.update(pi_id, params={"payment_method": "pm_card_visa"})
@@ -39,7 +34,7 @@ def _pay_at_stripe_and_deliver(api: RunningApi, localstripe_url: str, pi_id: str
 
 
 def test_key_reused_after_expiry_gets_a_new_operation_and_is_granted(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url)
     h = {**api.token("ivy", email="ivy@example.test"), "Idempotency-Key": "daily-order"}
     first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_5"}, headers=h)
@@ -63,7 +58,7 @@ def test_key_reused_after_expiry_gets_a_new_operation_and_is_granted(
 
 
 @pytest.fixture()
-def pager(monkeypatch: pytest.MonkeyPatch) -> Any:
+def pager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     with Receiver() as rx:
         monkeypatch.setenv("SLACK_WEBHOOK_URL", rx.url + "/slack")
         monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
@@ -71,7 +66,7 @@ def pager(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_our_payment_intent_without_a_row_goes_to_manual_review_and_pages(
-        running_api_factory, localstripe_url: str, pg_url: str, pager: Receiver) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str, pager: Receiver) -> None:
     api = running_api_factory(localstripe_url)
     # a PaymentIntent created by us (metadata names our user and operation) whose attempt row is missing
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
@@ -95,7 +90,7 @@ def test_our_payment_intent_without_a_row_goes_to_manual_review_and_pages(
     assert q(pg_url, "SELECT count(*) FROM credit_movements") == [(0,)]
 
 
-def test_foreign_payment_intent_is_still_ignored(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_foreign_payment_intent_is_still_ignored(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     """A PaymentIntent not created by cashbook (no metadata of ours) is acknowledged and ignored, as before."""
     api = running_api_factory(localstripe_url)
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)

@@ -4,20 +4,18 @@ silently overwrote its note and resolver."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pyarrow as pa
 import pytest
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from cashbook.discrepancy_lifecycle import publish_discrepancies
+from tests.discrepancy_rows import discrepancy, discrepancy_table
+from tests.integration.api_fixtures import ApiFactory
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.mark.parametrize("path", ["/api/admin/webhooks", "/api/admin/discrepancies", "/api/admin/alerts"])
-def test_offset_beyond_bigint_is_a_422_problem(running_api_factory, path: str) -> None:  # noqa: F811
+def test_offset_beyond_bigint_is_a_422_problem(running_api_factory: ApiFactory, path: str) -> None:
     api = running_api_factory(worker_in_process=False)
     admin = api.admin_token("ops")
     for offset in (2**63, 10**30):
@@ -27,7 +25,7 @@ def test_offset_beyond_bigint_is_a_422_problem(running_api_factory, path: str) -
     assert api.client.get(path, params={"offset": 2**63 - 1}, headers=admin).status_code == 200
 
 
-def test_openapi_documents_idempotency_key_and_problem_responses(running_api_factory) -> None:  # noqa: F811
+def test_openapi_documents_idempotency_key_and_problem_responses(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False)
     doc = api.client.get("/openapi.json").json()
     assert "Problem" in doc["components"]["schemas"]
@@ -53,13 +51,9 @@ def test_openapi_documents_idempotency_key_and_problem_responses(running_api_fac
     assert {"400", "401", "413", "429"} <= set(hook)
 
 
-def test_resolving_twice_keeps_history(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_resolving_twice_keeps_history(running_api_factory: ApiFactory, pg_url: str) -> None:
     migrate(pg_url)
-    row = {"discrepancy_id": "d1", "kind": "amount_mismatch", "stripe_balance_transaction_id": "txn_1",
-           "stripe_object_id": "ch_1", "ledger_entry_id": "le_1", "payout_id": None, "currency": "usd",
-           "stripe_amount": 1000, "ledger_amount": 900, "difference": 100,
-           "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "amount differs"}
-    publish_discrepancies(pg_url, pa.Table.from_pylist([row]).select(COLUMNS), run_id="r")
+    publish_discrepancies(pg_url, discrepancy_table([discrepancy("d1", difference=100)]), run_id="r")
     api = running_api_factory(worker_in_process=False)
     first, second = api.admin_token("ann", email="ann@example.test"), api.admin_token("bob", email="bob@example.test")
     assert api.client.post("/api/admin/discrepancies/d1/resolve", headers=first,

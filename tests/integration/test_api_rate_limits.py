@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.integration.api_fixtures import running_api_factory, signed  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory, signed
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture()
-def shared_redis() -> Any:
+def shared_redis() -> Iterator[str]:
+    """A key prefix of its own on the real Redis; its keys are deleted afterwards."""
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
@@ -44,7 +46,7 @@ def assert_429(r: Any) -> None:
     assert int(r.headers["retry-after"]) >= 1
 
 
-def test_ip_limit_is_shared_through_redis(running_api_factory, shared_redis: str) -> None:  # noqa: F811
+def test_ip_limit_is_shared_through_redis(running_api_factory: ApiFactory, shared_redis: str) -> None:
     a = running_api_factory(**limits(shared_redis, rate_limit_ip="5/minute"))
     b = running_api_factory(**limits(shared_redis, rate_limit_ip="5/minute"))
     h = a.token("u1")
@@ -58,7 +60,7 @@ def test_ip_limit_is_shared_through_redis(running_api_factory, shared_redis: str
     assert any(client.scan_iter(f"{shared_redis}*"))
 
 
-def test_user_limit_is_per_user(running_api_factory, shared_redis: str) -> None:  # noqa: F811
+def test_user_limit_is_per_user(running_api_factory: ApiFactory, shared_redis: str) -> None:
     api = running_api_factory(**limits(shared_redis, rate_limit_user="3/minute"))
     for _ in range(3):
         assert api.client.get("/api/billing/status", headers=api.token("greedy")).status_code == 200
@@ -71,7 +73,7 @@ def test_user_limit_is_per_user(running_api_factory, shared_redis: str) -> None:
     assert_429(api.client.get("/api/admin/alerts", headers=admin))
 
 
-def test_payment_limit_stops_before_stripe(running_api_factory, shared_redis: str) -> None:  # noqa: F811
+def test_payment_limit_stops_before_stripe(running_api_factory: ApiFactory, shared_redis: str) -> None:
     api = running_api_factory(**limits(shared_redis, rate_limit_payment="1/minute"))  # Stripe is a closed port
     h = api.token("carder")
     first = api.client.post("/api/billing/purchase-resume", json={"pack_id": "nope"}, headers=h)
@@ -80,7 +82,7 @@ def test_payment_limit_stops_before_stripe(running_api_factory, shared_redis: st
     assert api.client.get("/api/billing/status", headers=h).status_code == 200  # reads are not payments
 
 
-def test_webhooks_have_their_own_higher_limit(running_api_factory, shared_redis: str) -> None:  # noqa: F811
+def test_webhooks_have_their_own_higher_limit(running_api_factory: ApiFactory, shared_redis: str) -> None:
     api = running_api_factory(**limits(shared_redis, rate_limit_ip="2/minute", rate_limit_webhook="5/second"))
     h = api.token("u1")
     api.client.get("/api/billing/status", headers=h)
@@ -95,7 +97,7 @@ def test_webhooks_have_their_own_higher_limit(running_api_factory, shared_redis:
     assert codes[:5] == [200] * 5 and 429 in codes[5:]
 
 
-def test_memory_storage_without_redis_and_fallback_when_redis_is_down(running_api_factory) -> None:  # noqa: F811
+def test_memory_storage_without_redis_and_fallback_when_redis_is_down(running_api_factory: ApiFactory) -> None:
     mem = running_api_factory(**limits(None, rate_limit_ip="2/minute"))
     assert mem.app.state.ratelimits.backend == "memory"
     assert [mem.client.get("/api/billing/plans").status_code for _ in range(2)] == [401, 401]

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import stripe
 
-from tests.integration.api_fixtures import localstripe_url, running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -23,7 +23,7 @@ def stripe_objects(url: str) -> tuple[int, int, int]:
             len(c.v1.customers.list(params={"limit": 100}).data))
 
 
-def test_velocity_blocks_before_stripe(running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+def test_velocity_blocks_before_stripe(running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url, worker_in_process=False, risk_max_user_attempts=2,
                               risk_points={"user_velocity": 80})
     h = api.token("vic")
@@ -51,7 +51,7 @@ def test_velocity_blocks_before_stripe(running_api_factory, localstripe_url: str
     assert ("subscription", "blocked") in kinds and ("credit_purchase", "blocked") in kinds
 
 
-def test_shared_card_and_country_mismatch_go_to_review(running_api_factory, localstripe_url: str,  # noqa: F811
+def test_shared_card_and_country_mismatch_go_to_review(running_api_factory: ApiFactory, localstripe_url: str,
                                                         pg_url: str) -> None:
     # 10 + 25 + 50 = 85 would block at the default 80; a block threshold of 90 shows the review band
     api = running_api_factory(localstripe_url, worker_in_process=False, risk_max_card_users=2,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from api.settings import ApiSettingsError
 from cashbook.settings import Settings
 from cashbook.stripe_gateway import GatewayConfig, StripeGateway
-from tests.integration.api_fixtures import api_settings, localstripe_url, running_api_factory, wait_until  # noqa: F401
+from tests.integration.api_fixtures import ApiFactory, api_settings, wait_until
 
 
 class StalledStripe:
@@ -65,13 +65,13 @@ class StalledStripe:
 
 
 @pytest.fixture()
-def stalled() -> Any:
+def stalled() -> Iterator[StalledStripe]:
     s = StalledStripe()
     yield s
     s.close()
 
 
-def test_pool_is_not_starved_while_stripe_hangs(running_api_factory, stalled: StalledStripe) -> None:  # noqa: F811
+def test_pool_is_not_starved_while_stripe_hangs(running_api_factory: ApiFactory, stalled: StalledStripe) -> None:
     # a pool of 2 and 3 create-subscription calls stuck at Stripe: other users must still be served
     api = running_api_factory(stalled.url, pool_min=1, pool_max=2, worker_in_process=False,
                               gateway_options={"read_timeout_seconds": 120})
@@ -126,7 +126,7 @@ def test_lease_must_outlast_the_worst_case_stripe_chain() -> None:
 
 
 def test_worker_fetches_missing_refunds_outside_its_transaction(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     """charge.refunded without its refunds (newer API versions): the worker leaves its transaction, asks Stripe,
     and books the refund in a second transaction (handlers.NeedsStripe)."""
     import psycopg

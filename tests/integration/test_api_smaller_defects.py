@@ -11,14 +11,7 @@ import psycopg
 import pytest
 import stripe
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    RunningApi,
-    load_event,
-    localstripe_url,
-    running_api_factory,
-    signed,
-    wait_until,
-)
+from tests.integration.api_fixtures import ApiFactory, RunningApi, load_event, signed, wait_until
 
 
 def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -26,7 +19,7 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-def test_readyz_stays_ready_when_stripe_is_down(running_api_factory) -> None:  # noqa: F811
+def test_readyz_stays_ready_when_stripe_is_down(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(None, worker_in_process=False)  # gateway pointed at a closed port
     r = api.client.get("/readyz")
     assert r.status_code == 200, r.text
@@ -35,7 +28,7 @@ def test_readyz_stays_ready_when_stripe_is_down(running_api_factory) -> None:  #
     assert body["status"] == "degraded"
 
 
-def test_no_email_body_or_recipient_in_logs(running_api_factory, pg_url: str,  # noqa: F811
+def test_no_email_body_or_recipient_in_logs(running_api_factory: ApiFactory, pg_url: str,
                                             caplog: pytest.LogCaptureFixture) -> None:
     api = running_api_factory(worker_in_process=False)
     api.client.get("/healthz")
@@ -54,7 +47,7 @@ def test_no_email_body_or_recipient_in_logs(running_api_factory, pg_url: str,  #
 
 
 def test_confirm_payment_amount_mismatch_is_a_409_problem(
-        running_api_factory, localstripe_url: str, pg_url: str) -> None:  # noqa: F811
+        running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url, worker_in_process=False)
     h = api.token("nia", email="nia@example.test")
     buy = api.client.post("/api/billing/purchase-resume", json={"pack_id": "resume_5"}, headers=h)
@@ -103,7 +96,7 @@ def settled(pg_url: str, n: int) -> bool:
     return q(pg_url, "SELECT count(*) FROM webhook_events WHERE status IN ('processed', 'ignored')")[0][0] >= n
 
 
-def test_partial_then_full_refund_reverses_credits_proportionally(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_partial_then_full_refund_reverses_credits_proportionally(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     api.client.get("/healthz")
     _granted_purchase(pg_url, "olga", "pi_cp_1")
@@ -121,7 +114,7 @@ def test_partial_then_full_refund_reverses_credits_proportionally(running_api_fa
     assert q(pg_url, "SELECT status FROM payment_attempts WHERE stripe_id = 'pi_cp_1'") == [("refunded",)]
 
 
-def test_dispute_takes_credits_back_and_a_won_dispute_returns_them(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_dispute_takes_credits_back_and_a_won_dispute_returns_them(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     api.client.get("/healthz")
     _granted_purchase(pg_url, "pia", "pi_cp_2")

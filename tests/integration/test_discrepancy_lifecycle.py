@@ -8,19 +8,12 @@ import psycopg
 import pyarrow as pa
 
 from cashbook.db.migrate import migrate
-from cashbook.discrepancy_lifecycle import COLUMNS, publish_discrepancies, resolve_manually
+from cashbook.discrepancy_lifecycle import publish_discrepancies, resolve_manually
+from tests.discrepancy_rows import discrepancy, discrepancy_table
 
 
 def _rows(*ids: str, diff: int = 100) -> pa.Table:
-    recs = []
-    for i in ids:
-        recs.append({
-            "discrepancy_id": i, "kind": "amount_mismatch", "stripe_balance_transaction_id": f"txn_{i}",
-            "stripe_object_id": f"ch_{i}", "ledger_entry_id": f"le_{i}", "payout_id": None, "currency": "usd",
-            "stripe_amount": 4900, "ledger_amount": 4900 - diff, "difference": diff,
-            "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": "",
-        })
-    return pa.Table.from_pylist(recs).select(COLUMNS)
+    return discrepancy_table([discrepancy(i, difference=diff, stripe_amount=4900, detail="") for i in ids])
 
 
 def _status(url: str) -> dict[str, tuple]:
@@ -64,12 +57,10 @@ def test_lifecycle_across_runs(pg_url: str) -> None:
 def test_pending_that_becomes_missing_is_superseded_not_resolved(pg_url: str) -> None:
     migrate(pg_url)
     base = {"stripe_balance_transaction_id": "txn_1", "stripe_object_id": "ch_1", "ledger_entry_id": None,
-            "payout_id": None, "currency": "usd", "stripe_amount": 4900, "ledger_amount": None, "difference": 4900,
-            "occurred_at": dt.datetime(2025, 1, 1, tzinfo=dt.UTC), "detail": ""}
-    publish_discrepancies(pg_url, pa.Table.from_pylist([{**base, "discrepancy_id": "p1", "kind": "pending"}]
-                                                       ).select(COLUMNS), run_id="r1")
-    counts = publish_discrepancies(pg_url, pa.Table.from_pylist(
-        [{**base, "discrepancy_id": "m1", "kind": "missing_in_ledger"}]).select(COLUMNS), run_id="r2")
+            "stripe_amount": 4900, "ledger_amount": None, "difference": 4900, "detail": ""}
+    publish_discrepancies(pg_url, discrepancy_table([discrepancy("p1", "pending", **base)]), run_id="r1")
+    counts = publish_discrepancies(pg_url, discrepancy_table([discrepancy("m1", "missing_in_ledger", **base)]),
+                                   run_id="r2")
     assert counts["superseded"] == 1 and counts["auto_resolved"] == 0
     with psycopg.connect(pg_url) as conn:
         rows = dict((r[0], r[1:]) for r in conn.execute(

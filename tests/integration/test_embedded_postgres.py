@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -14,11 +15,11 @@ import yaml
 
 from cashbook.dagster_instance import write_instance_yaml
 from cashbook.db.connection import database_url
-from cashbook.settings import load_settings
+from cashbook.settings import Settings, load_settings
 
 
 @pytest.fixture()
-def embedded_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def embedded_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     # unix socket paths are limited to ~100 bytes: keep the home short
     home = Path("/tmp") / f"cbemb{os.getpid()}"
@@ -30,7 +31,7 @@ def embedded_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     subprocess.run(["rm", "-rf", str(home)], check=False)
 
 
-def test_embedded_server_starts_reuses_and_hosts_dagster(embedded_settings) -> None:
+def test_embedded_server_starts_reuses_and_hosts_dagster(embedded_settings: Settings) -> None:
     s = embedded_settings
     assert s.database_url is None
     url = database_url(s)

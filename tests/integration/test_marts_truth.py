@@ -15,7 +15,7 @@ from cashbook.marts import build_all
 from cashbook.marts.invariants import invariant_names, run_invariant
 from cashbook.simulator import SimConfig, simulate
 from cashbook.sources.export import read_stream
-from cashbook.sources.streams import STRIPE_STREAMS
+from cashbook.sources.registry import STRIPE_STREAMS
 from cashbook.warehouse import register_raw_tables
 
 

@@ -12,21 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from cashbook.lake import partition_path
-from cashbook.settings import load_settings
+from cashbook.settings import Settings, load_settings
+from cashbook.sources.registry import STREAMS, STRIPE_STREAMS
 
 D1 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 D2 = dt.datetime(2025, 3, 2, 23, 59, 59, tzinfo=dt.UTC)
 
-STREAM_FIXTURE = {
-    "balance_transactions": "balance_transaction",
-    "charges": "charge",
-    "refunds": "refund",
-    "disputes": "dispute",
-    "payouts": "payout",
-    "customers": "customer",
-    "subscriptions": "subscription",
-    "invoices": "invoice",
-}
+# Each raw stream holding Stripe objects -> the `object` of its rows (Stripe's example object of that type).
+STREAM_FIXTURE = {s: STREAMS[s].object for s in STRIPE_STREAMS if STREAMS[s].object}
 
 
 def _write_export(fixtures_dir: Path, out: Path) -> None:
@@ -53,8 +46,12 @@ def _ledger(path: Path) -> None:
     )
 
 
+# (settings, the code location's resources for them, the export directory)
+RawSetup = tuple[Settings, dict[str, dg.ConfigurableResource], Path]
+
+
 @pytest.fixture()
-def setup(tmp_path: Path, fixtures_dir: Path, pg_url: str):
+def setup(tmp_path: Path, fixtures_dir: Path, pg_url: str) -> RawSetup:
     export = tmp_path / "export"
     _write_export(fixtures_dir, export)
     ledger_csv = tmp_path / "ledger.csv"
@@ -75,7 +72,7 @@ def _raw_assets():
     return [*stripe_raw_assets, ledger_entries]
 
 
-def test_single_partition_lands_every_stream(setup) -> None:
+def test_single_partition_lands_every_stream(setup: RawSetup) -> None:
     settings, resources, _ = setup
     result = dg.materialize(_raw_assets(), partition_key="2025-03-02", resources=resources)
     assert result.success
@@ -88,7 +85,7 @@ def test_single_partition_lands_every_stream(setup) -> None:
     assert not partition_path(settings.lake_dir, "stripe_charges", dt.date(2025, 3, 1)).exists()
 
 
-def test_range_run_is_one_run_and_rerun_is_idempotent(setup) -> None:
+def test_range_run_is_one_run_and_rerun_is_idempotent(setup: RawSetup) -> None:
     settings, resources, _ = setup
     instance = dg.DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": "2025-03-01", "dagster/asset_partition_range_end": "2025-03-03"}
@@ -112,7 +109,7 @@ def test_range_run_is_one_run_and_rerun_is_idempotent(setup) -> None:
         assert "run_rows" not in latest["2025-03-01"]
 
 
-def test_malformed_line_fails_with_file_and_line_and_keeps_old_partition(setup) -> None:
+def test_malformed_line_fails_with_file_and_line_and_keeps_old_partition(setup: RawSetup) -> None:
     settings, resources, export = setup
     assert dg.materialize(_raw_assets(), partition_key="2025-03-01", resources=resources).success
     path = partition_path(settings.lake_dir, "stripe_charges", dt.date(2025, 3, 1))
@@ -128,7 +125,7 @@ def test_malformed_line_fails_with_file_and_line_and_keeps_old_partition(setup) 
     assert path.read_bytes() == before
 
 
-def test_unknown_currency_is_refused_with_location(setup) -> None:
+def test_unknown_currency_is_refused_with_location(setup: RawSetup) -> None:
     settings, resources, export = setup
     bts = export / "balance_transactions.jsonl"
     lines = bts.read_text().splitlines()
@@ -144,7 +141,7 @@ def test_unknown_currency_is_refused_with_location(setup) -> None:
     assert not partition_path(settings.lake_dir, "stripe_balance_transactions", dt.date(2025, 3, 1)).exists()
 
 
-def test_bad_ledger_amount_names_file_and_line(setup, tmp_path: Path) -> None:
+def test_bad_ledger_amount_names_file_and_line(setup: RawSetup, tmp_path: Path) -> None:
     _settings, resources, _ = setup
     bad = Path(resources["ledger"].csv_patterns[0])
     bad.write_text(bad.read_text() + "le_3,2025-03-01T10:00:00+00:00,payment,12.345,usd,,cus_2,three decimals\n")
@@ -154,7 +151,7 @@ def test_bad_ledger_amount_names_file_and_line(setup, tmp_path: Path) -> None:
     assert any(f"{bad}:4" in e.event_specific_data.error.message for e in failures)
 
 
-def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup, pg_url: str) -> None:
+def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup: RawSetup, pg_url: str) -> None:
     import psycopg
 
     from cashbook.db.migrate import migrate
@@ -181,7 +178,7 @@ def test_ledger_from_csv_and_postgres_refuses_shared_entry_ids(setup, pg_url: st
                for e in failures)
 
 
-def test_no_ledger_file_is_an_error_not_an_empty_ledger(setup, tmp_path: Path) -> None:
+def test_no_ledger_file_is_an_error_not_an_empty_ledger(setup: RawSetup, tmp_path: Path) -> None:
     from assets.resources import LedgerSourceResource
 
     settings, resources, _ = setup
@@ -196,7 +193,7 @@ def test_no_ledger_file_is_an_error_not_an_empty_ledger(setup, tmp_path: Path) -
     assert path.read_bytes() == before  # yesterday's ledger is not replaced by nothing
 
 
-def test_postgres_ledger_without_table_is_an_error(setup, pg_url: str) -> None:
+def test_postgres_ledger_without_table_is_an_error(setup: RawSetup, pg_url: str) -> None:
     from assets.resources import LedgerSourceResource
 
     _settings, resources, _ = setup
@@ -207,7 +204,7 @@ def test_postgres_ledger_without_table_is_an_error(setup, pg_url: str) -> None:
     assert any("ledger_entries: table does not exist" in e.event_specific_data.error.message for e in failures)
 
 
-def test_quarantine_reports_rejected_rows(setup, tmp_path: Path) -> None:
+def test_quarantine_reports_rejected_rows(setup: RawSetup, tmp_path: Path) -> None:
     from assets.resources import LedgerSourceResource
 
     settings, resources, _ = setup

@@ -9,10 +9,11 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from cashbook.lake import LAKE_TABLES, partition_path
+from cashbook.lake import partition_path
 from cashbook.replay import ReplayServer
 from cashbook.replay.synth import write_synthetic_export
 from cashbook.settings import load_settings
+from cashbook.sources.registry import LAKE_TABLES
 
 START = dt.date(2025, 4, 1)
 DAYS = [START + dt.timedelta(days=i) for i in range(3)]

@@ -15,9 +15,11 @@ import pytest
 
 from cashbook.replay import ReplayConfig, ReplayServer
 from cashbook.replay.synth import write_synthetic_export
+from cashbook.sources.export import read_stream
 from cashbook.sources.ratelimit import TokenBucket
-from cashbook.sources.streams import STRIPE_STREAMS, membership_row, time_column, to_row, to_table, utc_day
-from cashbook.sources.stripe_api import StripeApiError, StripeApiSource, days_to_reingest
+from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.streams import time_column, to_row, utc_day
+from cashbook.sources.stripe_api import StripeApiError, StripeApiSource
 from cashbook.sources.stripe_refresh import EventGapError, backfill_command, check_event_gap, plan_refresh
 
 START = dt.date(2026, 1, 1)
@@ -38,16 +40,7 @@ def server(export_dir: Path) -> Iterator[ReplayServer]:
 
 
 def _export_table(export_dir: Path, stream: str) -> pa.Table:
-    """The export-directory source's table (cashbook.sources.export), or the same via to_row."""
-    try:
-        from cashbook.sources.export import read_stream
-    except ImportError:  # the export reader is another engineer's module; the contract is to_row/to_table
-        lines = [orjson.loads(x) for x in (export_dir / f"{stream}.jsonl").read_bytes().splitlines() if x]
-        if stream == "payout_balance_transactions":
-            created = {p["id"]: p["created"] for p in
-                       (orjson.loads(x) for x in (export_dir / "payouts.jsonl").read_bytes().splitlines())}
-            return to_table(stream, [membership_row(o, "x", created) for o in lines])
-        return to_table(stream, [to_row(stream, o, "x") for o in lines])
+    """The export-directory source's table: the API source must land exactly this."""
     return read_stream(export_dir, stream)
 
 
@@ -174,13 +167,6 @@ def test_manual_payouts_are_reported_not_silently_dropped(tmp_path: Path) -> Non
     assert got[days[6]].num_rows == 0
     assert len(src.stats.warnings) == 1
     assert "po_000000000006Rp: manual payout" in src.stats.warnings[0]
-
-
-def test_days_to_reingest() -> None:
-    run = dt.date(2026, 3, 10)
-    assert days_to_reingest(run, 2) == [dt.date(2026, 3, 8), dt.date(2026, 3, 9), run]
-    assert days_to_reingest(run, 0) == [run]
-    assert days_to_reingest(run, 7, earliest=dt.date(2026, 3, 9)) == [dt.date(2026, 3, 9), run]
 
 
 def test_event_refresher_finds_changed_old_days(server: ReplayServer) -> None:

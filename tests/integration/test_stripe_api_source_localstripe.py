@@ -11,10 +11,9 @@ import datetime as dt
 import stripe
 
 from cashbook.sources.stripe_api import StripeApiSource
-from tests.integration.api_fixtures import localstripe_url  # noqa: F401  (fixture: localstripe, a separate process)
 
 
-def test_reads_back_customers_and_charges_from_localstripe(localstripe_url: str) -> None:  # noqa: F811
+def test_reads_back_customers_and_charges_from_localstripe(localstripe_url: str) -> None:
     client = stripe.StripeClient("sk_test_local", base_addresses={"api": localstripe_url}, max_network_retries=0)
     customers = [client.v1.customers.create(params={"email": f"u{i}@example.com"}) for i in range(3)]
     pis = []

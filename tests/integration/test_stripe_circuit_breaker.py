@@ -4,12 +4,12 @@ problem with Retry-After and no call reaches Stripe; /readyz shows the state (is
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
-from tests.integration.api_fixtures import running_api_factory  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory
 
 
 class FailingStripe:
@@ -44,14 +44,14 @@ class FailingStripe:
 
 
 @pytest.fixture()
-def failing() -> Any:
+def failing() -> Iterator[FailingStripe]:
     s = FailingStripe()
     yield s
     s.server.shutdown()
     s.server.server_close()
 
 
-def test_breaker_opens_and_answers_fast_503(running_api_factory, failing: FailingStripe, pg_url: str) -> None:  # noqa: F811
+def test_breaker_opens_and_answers_fast_503(running_api_factory: ApiFactory, failing: FailingStripe, pg_url: str) -> None:
     api = running_api_factory(failing.url, worker_in_process=False,
                               gateway_options={"breaker_fail_max": 3, "breaker_reset_seconds": 600})
     h = api.token("ria", email="ria@example.test")

@@ -6,10 +6,8 @@ import httpx
 import pytest
 import stripe
 
-from tests.integration.api_fixtures import localstripe_url, stripe_idempotent  # noqa: F401  (fixtures)
 
-
-def test_same_key_replays_other_params_refused(stripe_idempotent: str) -> None:  # noqa: F811
+def test_same_key_replays_other_params_refused(stripe_idempotent: str) -> None:
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": stripe_idempotent}, max_network_retries=0)
     opts = {"idempotency_key": "customer:u1"}
     first = client.v1.customers.create(params={"email": "a@example.test"}, options=opts)

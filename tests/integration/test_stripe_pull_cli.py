@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cashbook.lake import partition_path
 from cashbook.replay import ReplayServer
 from cashbook.replay.synth import write_synthetic_export
 from cashbook.sources.export import read_stream
+from cashbook.sources.streams import lake_schema
 
 START = dt.date(2025, 5, 1)
 
@@ -29,10 +31,15 @@ def test_stripe_pull_lands_partitions_and_reports_progress(tmp_path: Path) -> No
                               env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "requests" in proc.stdout and "retries" in proc.stdout
-    expected = read_stream(export, "balance_transactions")
-    landed = sum(pq.read_table(partition_path(home / "lake", "stripe_balance_transactions", START + dt.timedelta(days=i))
-                               ).num_rows for i in range(2))
-    assert landed == expected.num_rows > 0
+    for stream in ("balance_transactions", "charges"):
+        # The raw assets' lake core: the lake schema, every row in one of the run's days, ordered (created, id).
+        expected = read_stream(export, stream)
+        days = [pq.read_table(partition_path(home / "lake", f"stripe_{stream}", START + dt.timedelta(days=i)))
+                for i in range(2)]
+        landed = pa.concat_tables(days)
+        assert landed.num_rows == expected.num_rows > 0
+        assert landed.schema.remove_metadata() == lake_schema(f"stripe_{stream}")
+        assert landed.equals(expected.cast(lake_schema(f"stripe_{stream}")))
 
 
 def test_stripe_pull_refuses_unknown_stream(tmp_path: Path) -> None:

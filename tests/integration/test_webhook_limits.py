@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
-from tests.integration.api_fixtures import running_api_factory, signed  # noqa: F401  (fixtures)
+from tests.integration.api_fixtures import ApiFactory, signed
 
 
 def raw(port: int, head: bytes, body: bytes = b"") -> bytes:
@@ -26,7 +26,7 @@ def _request(headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def test_declared_oversized_body_is_refused_without_reading_it(running_api_factory) -> None:  # noqa: F811
+def test_declared_oversized_body_is_refused_without_reading_it(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False, webhook_max_body_bytes=64 * 1024)
     port = int(api.url.rsplit(":", 1)[1])
     header = f"t={int(time.time())},v1={'0' * 64}"
@@ -40,7 +40,7 @@ def test_declared_oversized_body_is_refused_without_reading_it(running_api_facto
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
 
 
-def test_chunked_oversized_body_is_cut_off(running_api_factory) -> None:  # noqa: F811
+def test_chunked_oversized_body_is_cut_off(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False, webhook_max_body_bytes=64 * 1024)
     body = b'{"id": "evt_big", "pad": "' + b"x" * (200 * 1024) + b'"}'
     _, headers = signed(body)
@@ -58,7 +58,7 @@ def test_chunked_oversized_body_is_cut_off(running_api_factory) -> None:  # noqa
     assert api.client.post("/api/webhooks/stripe", content=ok_body, headers=ok_headers).status_code == 200
 
 
-def test_non_ascii_v1_answers_401(running_api_factory) -> None:  # noqa: F811
+def test_non_ascii_v1_answers_401(running_api_factory: ApiFactory) -> None:
     api = running_api_factory(worker_in_process=False)
     port = int(api.url.rsplit(":", 1)[1])
     body = b'{"id": "evt_x"}'

@@ -12,14 +12,7 @@ from typing import Any
 
 import psycopg
 
-from tests.integration.api_fixtures import (  # noqa: F401  (fixtures)
-    RunningApi,
-    load_event,
-    localstripe_url,
-    running_api_factory,
-    signed,
-    wait_until,
-)
+from tests.integration.api_fixtures import ApiFactory, RunningApi, load_event, signed, wait_until
 
 
 def post(api: RunningApi, event: dict[str, Any] | bytes, **kw: Any) -> Any:
@@ -36,7 +29,7 @@ def settled(pg_url: str, n: int) -> bool:
     return q(pg_url, "SELECT count(*) FROM webhook_events WHERE status IN ('processed', 'ignored')")[0][0] >= n
 
 
-def test_signature_and_payload_errors(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_signature_and_payload_errors(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     event = load_event("invoice.paid")
     body, headers = signed(event)
@@ -56,7 +49,7 @@ def test_signature_and_payload_errors(running_api_factory, pg_url: str) -> None:
     assert ok.status_code == 200 and ok.json() == {"received": True, "duplicate": False}
 
 
-def test_duplicates_store_once_and_book_once(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_duplicates_store_once_and_book_once(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     paid = load_event("invoice.paid", object={"id": "in_dup_1"})
     succeeded = load_event("invoice.payment_succeeded", object={"id": "in_dup_1"})  # same money, other event
@@ -69,7 +62,7 @@ def test_duplicates_store_once_and_book_once(running_api_factory, pg_url: str) -
     assert int(rows[0][6].timestamp()) == paid["data"]["object"]["status_transitions"]["paid_at"]
 
 
-def test_money_movements_write_one_ledger_row_each(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_money_movements_write_one_ledger_row_each(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     refund = load_event("charge.refunded")
     dispute = load_event("charge.dispute.created")
@@ -85,7 +78,7 @@ def test_money_movements_write_one_ledger_row_each(running_api_factory, pg_url: 
                     ("refund", "re_000000000000000000000000", -100)]
 
 
-def test_unknown_event_types_are_stored_and_acknowledged(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_unknown_event_types_are_stored_and_acknowledged(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     ev = load_event("payout.paid")
     ev2 = load_event("checkout.session.completed", type="brand.new.event_type")
@@ -101,7 +94,7 @@ def _sub_event(kind: str, created: int, status: str, cancel_at_period_end: bool 
                       object={"id": "sub_order_1", "status": status, "cancel_at_period_end": cancel_at_period_end})
 
 
-def test_reordered_subscription_events_never_regress_state(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_reordered_subscription_events_never_regress_state(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_in_process=False)
     t0 = int(time.time()) - 100
     created = _sub_event("created", t0, "active")
@@ -125,7 +118,7 @@ def test_reordered_subscription_events_never_regress_state(running_api_factory, 
     assert sorted(q(pg_url, "SELECT status FROM webhook_events")) == [("ignored",), ("ignored",), ("processed",)]
 
 
-def test_dunning_past_due_then_recovery(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_dunning_past_due_then_recovery(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory()
     t0 = int(time.time()) - 100
     sub = {"subscription": "sub_dun_1"}
@@ -148,7 +141,7 @@ def test_dunning_past_due_then_recovery(running_api_factory, pg_url: str) -> Non
     assert q(pg_url, "SELECT status FROM subscriptions") == [("unpaid",)]
 
 
-def test_failing_handler_backs_off_then_goes_to_manual_review(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_failing_handler_backs_off_then_goes_to_manual_review(running_api_factory: ApiFactory, pg_url: str) -> None:
     api = running_api_factory(worker_max_attempts=3)
     bad = load_event("charge.dispute.created", object={"currency": "xxx"})  # unknown currency: handler raises
     assert post(api, bad).status_code == 200
@@ -159,7 +152,7 @@ def test_failing_handler_backs_off_then_goes_to_manual_review(running_api_factor
     assert q(pg_url, "SELECT count(*) FROM ledger_entries")[0][0] == 0
 
 
-def test_duplicate_storm_small(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_duplicate_storm_small(running_api_factory: ApiFactory, pg_url: str) -> None:
     """100 distinct invoice events, each delivered 5 times concurrently → exactly 100 ledger rows."""
     api = running_api_factory()
     events = [load_event("invoice.paid", object={"id": f"in_storm_{i:04d}"}) for i in range(100)]
@@ -172,7 +165,7 @@ def test_duplicate_storm_small(running_api_factory, pg_url: str) -> None:  # noq
     assert q(pg_url, "SELECT count(*) FROM webhook_events")[0][0] == 100
 
 
-def test_amount_mismatch_goes_to_manual_review_at_once(running_api_factory, pg_url: str) -> None:  # noqa: F811
+def test_amount_mismatch_goes_to_manual_review_at_once(running_api_factory: ApiFactory, pg_url: str) -> None:
     """Stripe's amount will not change on retry: one attempt, manual_review, nothing granted or booked."""
     api = running_api_factory(worker_max_attempts=5)
     with psycopg.connect(pg_url) as conn:

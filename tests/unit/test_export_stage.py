@@ -11,7 +11,7 @@ import pytest
 from cashbook.lake import commit, partition_path
 from cashbook.replay.synth import write_synthetic_export
 from cashbook.sources.export_stage import StreamStageError, stage_export_streams
-from cashbook.sources.streams import STRIPE_STREAMS
+from cashbook.sources.registry import STRIPE_STREAMS
 
 START = dt.date(2026, 1, 1)
 DAYS = [START + dt.timedelta(days=i) for i in range(3)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cashbook.money import MoneyError, exponent, normalize_currency, round_half_even, to_major_str, to_minor
+from cashbook.money import MoneyError, exponent, normalize_currency, to_major_str, to_minor
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,3 @@ def test_to_major_refuses_floats() -> None:
     with pytest.raises(MoneyError):
         to_major_str(49.0, "usd")  # type: ignore[arg-type]
 
-
-def test_round_half_even() -> None:
-    assert [round_half_even(n, 2) for n in (1, 3, 5, -1, -3)] == [0, 2, 2, 0, -2]
-    assert round_half_even(4900 * 12, 12) == 4900
-    assert round_half_even(10000, 12) == 833

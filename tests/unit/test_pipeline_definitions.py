@@ -8,8 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from assets.resources import LakeResource, StripeSourceResource, WarehouseResource
 from assets.warehouse.staging import RAW_KEYS
-from pipelines.definitions import defs
+from cashbook.settings import get_settings, load_settings
+from pipelines.definitions import build_definitions, build_resources, defs
 from pipelines.jobs import raw_job, warehouse_job
 from pipelines.schedules import daily_raw_schedule, lookback_range
 from pipelines.sensors import warehouse_after_raw
@@ -48,13 +50,38 @@ def test_lookback_range_clips_to_first_partition() -> None:
     assert lookback_range(at, 7, dt.date(2025, 6, 5)) == ("2025-06-05", "2025-06-09")
 
 
+def _schedule_resources(partition_start: str = "2025-01-01", lookback_days: int = 7) -> dict[str, object]:
+    return {"lake": LakeResource(lake_dir="unused", partition_start=partition_start),
+            "stripe": StripeSourceResource(lookback_days=lookback_days)}
+
+
 def test_schedule_runs_yesterday_plus_lookback_as_one_range_run() -> None:
     assert daily_raw_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2025, 6, 10, 2, 0, tzinfo=dt.UTC))
-    request = daily_raw_schedule(ctx)
+    at = dt.datetime(2025, 6, 10, 2, 0, tzinfo=dt.UTC)
+    with dg.build_schedule_context(scheduled_execution_time=at, resources=_schedule_resources()) as ctx:
+        request = daily_raw_schedule(ctx)
     assert request.tags["dagster/asset_partition_range_start"] == "2025-06-02"
     assert request.tags["dagster/asset_partition_range_end"] == "2025-06-09"
     assert request.run_key == "raw-2025-06-09"
+    # Configured through its resources: another first partition and lookback, no settings involved.
+    with dg.build_schedule_context(scheduled_execution_time=at,
+                                   resources=_schedule_resources("2025-06-05", 2)) as ctx:
+        request = daily_raw_schedule(ctx)
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-06-07"
+    with dg.build_schedule_context(scheduled_execution_time=at,
+                                   resources=_schedule_resources("2025-06-08", 7)) as ctx:
+        request = daily_raw_schedule(ctx)
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-06-08"
+
+
+def test_partition_start_is_configured_by_the_code_location(tmp_path: Path) -> None:
+    configured = build_definitions(load_settings(cashbook_home=tmp_path, partition_start=dt.date(2024, 3, 1)))
+    graph = configured.resolve_asset_graph()
+    for key in (k for k in graph.get_all_asset_keys() if k.path[0] == "raw"):
+        assert graph.get(key).partitions_def.get_first_partition_key() == "2024-03-01", key
+    assert configured.resolve_job_def(raw_job.name).partitions_def.get_first_partition_key() == "2024-03-01"
+    default = get_settings().partition_start.isoformat()  # what `defs` was built from
+    assert defs.resolve_job_def(raw_job.name).partitions_def.get_first_partition_key() == default
 
 
 BT = dg.AssetKey(["raw", "stripe_balance_transactions"])
@@ -180,3 +207,24 @@ def test_analyst_file_is_republished_after_subset_runs_only() -> None:
     built(WAREHOUSE_DUCKDB)
     built(dg.AssetKey(["marts", "mrr_monthly"]), passed=False)  # its blocking check failed
     assert requested() == 0
+
+
+def test_resources_carry_the_run_parameters_assets_and_sensors_read(tmp_path: Path) -> None:
+    """Grace days, FX, lake path, first partition, lookback: from settings into resources, nowhere else."""
+    settings = load_settings(cashbook_home=tmp_path, reconcile_grace_days=5, reporting_currency="EUR",
+                             exchange_rates_csv=tmp_path / "rates.csv", partition_start=dt.date(2024, 3, 1),
+                             stripe_lookback_days=2, freshness_max_age_hours=12)
+    resources = build_resources(settings)
+    warehouse = resources["warehouse"]
+    assert isinstance(warehouse, WarehouseResource)
+    run = warehouse.settings()
+    assert (run.reconcile_grace_days, run.reporting_currency, run.exchange_rates_csv) == (
+        5, "eur", tmp_path / "rates.csv")
+    lake, stripe = resources["lake"], resources["stripe"]
+    assert isinstance(lake, LakeResource) and isinstance(stripe, StripeSourceResource)
+    assert (lake.path, lake.first_day, lake.freshness_max_age_hours) == (
+        settings.lake_dir, dt.date(2024, 3, 1), 12)
+    assert stripe.lookback_days == 2
+    # Built without settings, a resource behaves like a fresh clone (the settings' own defaults).
+    assert WarehouseResource(cashbook_home=str(tmp_path)).settings().reconcile_grace_days == 3
+    assert LakeResource(lake_dir="x").first_day == dt.date(2025, 1, 1)

@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cashbook.lake import LAKE_TABLES
 from cashbook.marts import MART_TABLES
 from cashbook.quality import EXPECTATIONS_DIR, SuiteError, load_suite_spec, suite_names, validate_frame
 from cashbook.quality import suites as suites_mod
+from cashbook.sources.registry import LAKE_TABLES
 from tests.unit.test_marts_support import Account, ts
 
 DAY = {"window_start": ts("2025-01-01T00:00:00"), "window_last": ts("2025-01-02T00:00:00") - 1}

@@ -45,6 +45,6 @@ def test_cli_reports_bad_setting_and_exits_2(monkeypatch: pytest.MonkeyPatch) ->
     import sys
 
     env = {"PATH": "/usr/bin:/bin", "STRIPE_SOURCE": "ftp", "HOME": "/tmp"}
-    proc = subprocess.run([sys.executable, "-m", "cashbook.cli", "db-url"], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "cashbook", "db-url"], env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "STRIPE_SOURCE" in proc.stderr

@@ -10,19 +10,33 @@ import csv
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cashbook.money import round_half_even, to_minor
+from cashbook.money import to_minor
 from cashbook.simulator import SimConfig, simulate
+from cashbook.simulator.catalog import rhe
 
 GRACE = 3 * 86_400
 WINDOW = 2 * 86_400
 CATEGORY = {"payment": "charge", "credit_purchase": "charge", "refund": "refund", "dispute": "dispute",
             "dispute_reversal": "dispute_reversal"}
 MOVEMENT_CATEGORIES = {"charge", "refund", "dispute", "dispute_reversal"}
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """The oracle's own half-even division (Decimal), independent of the simulator's integer `rhe`."""
+    return int((Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def test_simulator_rounds_half_even_like_the_oracle() -> None:
+    assert [rhe(n, 2) for n in (1, 3, 5, -1, -3)] == [0, 2, 2, 0, -2]
+    assert rhe(4900 * 12, 12) == 4900 and rhe(10000, 12) == 833
+    cases = [(n, d) for n in range(-50, 51) for d in (1, 2, 3, 4, 12, 100)]
+    assert [rhe(n, d) for n, d in cases] == [round_half_even(n, d) for n, d in cases]
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from cashbook.lake import LAKE_TABLES, write_partition
+from cashbook.lake import write_partition
 from cashbook.settings import load_settings
 from cashbook.snapshot import SnapshotError, publish_snapshot
+from cashbook.sources.registry import LAKE_TABLES
 from cashbook.sources.streams import lake_schema
 from cashbook.warehouse import build_path, connect, published_path, refresh_raw_views
 

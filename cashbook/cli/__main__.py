@@ -1,3 +1,0 @@
-from cashbook.cli import main
-
-main()
