@@ -31,7 +31,7 @@ def stripe_pull(
     end: str = typer.Option(..., help="Last UTC day (inclusive), YYYY-MM-DD"),
     streams: str = typer.Option("", help="Comma-separated streams (default: all)"),
 ) -> None:
-    """Read Stripe streams for [start, end] through the API (STRIPE_API_KEY / STRIPE_API_BASE) into the lake."""
+    """Read Stripe streams for the days START to END (inclusive) through the API (STRIPE_API_KEY / STRIPE_API_BASE) into the lake."""
     from cashbook.lake import LakeError, write_window
     from cashbook.sources.errors import SourceError
     from cashbook.sources.registry import STRIPE_STREAMS
