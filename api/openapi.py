@@ -65,6 +65,26 @@ WEBHOOK = problems(400, 401, 413, 429, 503)
 HEALTH = problems(503)
 
 
+# A route whose dependency refuses a request without some header (400 problem, not FastAPI's 422) declares it
+# optional to FastAPI; this operation extension lists those headers so the document says they are required.
+REQUIRED_HEADERS = "x-cashbook-required-headers"
+
+
+def _mark_required_headers(doc: dict[str, Any]) -> None:
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or REQUIRED_HEADERS not in operation:
+                continue
+            names = {n.lower() for n in operation.pop(REQUIRED_HEADERS)}
+            for param in operation.get("parameters", []):
+                if param.get("in") == "header" and param.get("name", "").lower() in names:
+                    param["required"] = True
+                    schema = param.get("schema", {})
+                    if "anyOf" in schema:  # `str | None` → `str`: the value may not be null either
+                        param["schema"] = next(s for s in schema["anyOf"] if s.get("type") != "null") | {
+                            k: v for k, v in schema.items() if k != "anyOf"}
+
+
 def install(app: FastAPI) -> None:
     """Add the Problem schema to the generated document (routes reference it by $ref)."""
 
@@ -75,6 +95,7 @@ def install(app: FastAPI) -> None:
             schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             for name in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(name, None)
+            _mark_required_headers(doc)
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
+from tests.databases import fresh_database
 from tests.fixture_files import FIXTURES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,16 +42,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture()
 def pg_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database per test on the shared server; dropped afterwards."""
-    name = "cbt_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    try:
+    with fresh_database(pg_server_url) as url:
         yield url
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture()

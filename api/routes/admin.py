@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import AdminDep, AuditDep, GatewayDep, PoolDep, SettingsDep, limit_admin
-from api.openapi import ADMIN_READ, ADMIN_WRITE, problems
+from api.openapi import ADMIN_READ, ADMIN_WRITE, REQUIRED_HEADERS, problems
 from api.problems import Problem
 from api.schemas.admin import (
     AlertOut,
@@ -165,6 +165,7 @@ def requeue(event_id: EventId, _: AdminDep, svc: ServiceDep, audit: AuditDep) ->
 
 # -- manual payments (issue 13) -------------------------------------------------------------------------
 @router.post("/payments/manual", status_code=201, response_model=ManualPaymentOut, responses=ADMIN_WRITE,
+             openapi_extra={REQUIRED_HEADERS: ["Idempotency-Key"]},
              summary="Record a manual payment or adjustment (Idempotency-Key required; four-eyes above the"
                      " approval threshold)")
 def create_manual_payment(body: ManualPaymentIn, admin: AdminDep, svc: ManualDep, audit: AuditDep,

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from api.schemas.common import Instant
+
 
 class DiscrepancyOut(BaseModel):
     discrepancy_id: str
@@ -67,10 +69,10 @@ class AlertOut(BaseModel):
     last_value: float | None
     threshold: float | None
     links: dict[str, Any]
-    first_seen_at: dt.datetime
-    last_seen_at: dt.datetime
-    paged_at: dt.datetime | None
-    resolved_at: dt.datetime | None
+    first_seen_at: Instant
+    last_seen_at: Instant
+    paged_at: Instant | None
+    resolved_at: Instant | None
     last_page_error: str | None
 
 

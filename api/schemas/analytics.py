@@ -8,17 +8,12 @@ months are ISO dates (UTC), instants ISO 8601 UTC timestamps.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-
-def _utc(v: dt.datetime) -> dt.datetime:
-    """Every instant leaves in UTC (`...Z`), whatever the database session's TimeZone."""
-    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
-
-
-Instant = Annotated[dt.datetime, AfterValidator(_utc)]
+from api.schemas.admin import AlertOut
+from api.schemas.common import Instant
 
 
 class Freshness(BaseModel):
@@ -246,22 +241,8 @@ class Health(BaseModel):
     pipeline: PipelineHealth
 
 
-class AlertItem(BaseModel):
-    alert_id: int
-    rule: str
-    dedup_key: str
-    scope: str
-    severity: str
-    status: str
-    summary: str
-    last_value: float | None
-    threshold: float | None
-    links: dict[str, Any]
-    first_seen_at: Instant
-    last_seen_at: Instant
-    paged_at: Instant | None
-    resolved_at: Instant | None
-    last_page_error: str | None
+class AlertItem(AlertOut):
+    """The same row as the admin alert list (api/schemas/admin.py): one model, one answer."""
 
 
 class AlertsPage(BaseModel):

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from cashbook.simulator import SimConfig, simulate
+from tests.databases import fresh_database
 from tests.integration.api_fixtures import ApiFactory
 from tests.integration.dagster_processes import Proc, cashbook, free_port, graphql, wait_for
 
@@ -29,31 +28,25 @@ JOBS = """query($sel: RepositorySelector!) { repositoryOrError(repositorySelecto
 @pytest.fixture(scope="module")
 def dagster_web(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("admin_dagster")
-    name = "cbt_admdag_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_url)
-    db_url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-    export = tmp / "export"
-    simulate(SimConfig(out=export, customers=5, months=1, seed=3, start=dt.date(2025, 3, 1)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "CASHBOOK_", "STRIPE_", "LEDGER_"))}
-    env.update(DATABASE_URL=db_url, CASHBOOK_HOME=str(tmp / "home"), STRIPE_EXPORT_DIR=str(export),
-               LEDGER_CSV_PATHS=str(export / "ledger.csv"), PYTHONWARNINGS="ignore")
-    code_port, ui_port = free_port(), free_port()
-    target = f"127.0.0.1:{code_port}"
-    procs = [Proc("code-server", cashbook("dagster", "code-server", "--port", str(code_port)), env, tmp)]
-    procs.append(Proc("webserver", cashbook("dagster", "webserver", "--port", str(ui_port), "--code-server", target),
-                      env, tmp))
-    base = f"http://127.0.0.1:{ui_port}"
-    try:
-        wait_for("the cashbook code location in the webserver",
-                 lambda: graphql(base, JOBS, {"sel": REPO})["repositoryOrError"].get("jobs"), 300, procs, interval=3)
-        yield base
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "cbt_admdag_") as db_url:
+        export = tmp / "export"
+        simulate(SimConfig(out=export, customers=5, months=1, seed=3, start=dt.date(2025, 3, 1)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "CASHBOOK_", "STRIPE_", "LEDGER_"))}
+        env.update(DATABASE_URL=db_url, CASHBOOK_HOME=str(tmp / "home"), STRIPE_EXPORT_DIR=str(export),
+                   LEDGER_CSV_PATHS=str(export / "ledger.csv"), PYTHONWARNINGS="ignore")
+        code_port, ui_port = free_port(), free_port()
+        target = f"127.0.0.1:{code_port}"
+        procs = [Proc("code-server", cashbook("dagster", "code-server", "--port", str(code_port)), env, tmp)]
+        procs.append(Proc("webserver", cashbook("dagster", "webserver", "--port", str(ui_port), "--code-server", target),
+                          env, tmp))
+        base = f"http://127.0.0.1:{ui_port}"
+        try:
+            wait_for("the cashbook code location in the webserver",
+                     lambda: graphql(base, JOBS, {"sel": REPO})["repositoryOrError"].get("jobs"), 300, procs, interval=3)
+            yield base
+        finally:
+            for p in reversed(procs):
+                p.stop()
 
 
 def test_reconcile_launches_the_warehouse_job_in_dagster(running_api_factory: ApiFactory, pg_url: str,

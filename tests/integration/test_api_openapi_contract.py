@@ -47,6 +47,11 @@ def test_openapi_documents_idempotency_key_and_problem_responses(running_api_fac
             for status, resp in op["responses"].items():
                 if status.startswith(("4", "5")):
                     assert list(resp.get("content", {})) == [PROBLEM], (method, path, status)
+    # the manual payment refuses a request without the key (400), so the document must say it is required
+    manual = doc["paths"]["/api/admin/payments/manual"]["post"]
+    key = next(p for p in manual["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key")
+    assert key["required"] is True and key["schema"]["type"] == "string"
+    assert not any(k.startswith("x-cashbook") for k in manual)
     hook = doc["paths"]["/api/webhooks/stripe"]["post"]["responses"]
     assert {"400", "401", "413", "429"} <= set(hook)
 

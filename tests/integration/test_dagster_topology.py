@@ -12,13 +12,12 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from cashbook.lake import partition_path
 from cashbook.simulator import SimConfig, simulate
+from tests.databases import fresh_database
 from tests.integration.dagster_processes import Proc, cashbook, free_port, graphql, wait_for, with_password
 
 pytestmark = pytest.mark.slow
@@ -58,34 +57,28 @@ query($sel: RepositorySelector!) {
 @pytest.fixture(scope="module")
 def topology(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("topology")
-    name = "cbt_topo_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_url)
-    db_url, password = with_password(urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, "")),
-                                     "pw-" + uuid.uuid4().hex[:12])
-    export = tmp / "export"
-    simulate(SimConfig(out=export, customers=15, months=1, seed=7, start=dt.date(2025, 3, 1)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "CASHBOOK_", "STRIPE_", "LEDGER_"))}
-    env.update(DATABASE_URL=db_url, CASHBOOK_HOME=str(tmp / "home"), STRIPE_API_KEY=STRIPE_KEY,
-               STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(export / "ledger.csv"),
-               PYTHONWARNINGS="ignore")
-    code_port, ui_port = free_port(), free_port()
-    target = f"127.0.0.1:{code_port}"
-    procs = [Proc("code-server", cashbook("dagster", "code-server", "--port", str(code_port)), env, tmp)]
-    procs.append(Proc("webserver", cashbook("dagster", "webserver", "--port", str(ui_port), "--code-server", target),
-                      env, tmp))
-    procs.append(Proc("daemon", cashbook("dagster", "daemon", "--code-server", target), env, tmp))
-    base = f"http://127.0.0.1:{ui_port}"
-    try:
-        wait_for("the cashbook code location in the webserver", lambda: graphql(base, RESOURCES, {"sel": REPO})
-                 ["repositoryOrError"].get("allTopLevelResourceDetails"), START_TIMEOUT, procs, interval=3)
-        yield {"base": base, "home": tmp / "home", "password": password, "db_url": db_url, "procs": procs}
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "cbt_topo_") as base_url:
+        db_url, password = with_password(base_url, "pw-" + uuid.uuid4().hex[:12])
+        export = tmp / "export"
+        simulate(SimConfig(out=export, customers=15, months=1, seed=7, start=dt.date(2025, 3, 1)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "CASHBOOK_", "STRIPE_", "LEDGER_"))}
+        env.update(DATABASE_URL=db_url, CASHBOOK_HOME=str(tmp / "home"), STRIPE_API_KEY=STRIPE_KEY,
+                   STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(export / "ledger.csv"),
+                   PYTHONWARNINGS="ignore")
+        code_port, ui_port = free_port(), free_port()
+        target = f"127.0.0.1:{code_port}"
+        procs = [Proc("code-server", cashbook("dagster", "code-server", "--port", str(code_port)), env, tmp)]
+        procs.append(Proc("webserver", cashbook("dagster", "webserver", "--port", str(ui_port), "--code-server", target),
+                          env, tmp))
+        procs.append(Proc("daemon", cashbook("dagster", "daemon", "--code-server", target), env, tmp))
+        base = f"http://127.0.0.1:{ui_port}"
+        try:
+            wait_for("the cashbook code location in the webserver", lambda: graphql(base, RESOURCES, {"sel": REPO})
+                     ["repositoryOrError"].get("allTopLevelResourceDetails"), START_TIMEOUT, procs, interval=3)
+            yield {"base": base, "home": tmp / "home", "password": password, "db_url": db_url, "procs": procs}
+        finally:
+            for p in reversed(procs):
+                p.stop()
 
 
 def _assert_no_secret(text: str, password: str, where: str) -> None:

@@ -4,10 +4,8 @@ status (materialized, failed) is still computed from them."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -16,6 +14,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from cashbook.dagster_instance import write_instance_yaml
 from cashbook.settings import load_settings
+from tests.databases import fresh_database
 
 PARTS = dg.DailyPartitionsDefinition(start_date="2025-03-01", timezone="UTC")
 RANGE = {"dagster/asset_partition_range_start": "2025-03-01", "dagster/asset_partition_range_end": "2025-03-04"}
@@ -83,15 +82,8 @@ def _check_rows(pg_url: str, run_id: str) -> list[tuple]:
 
 @pytest.fixture()
 def second_db(pg_server_url: str) -> Iterator[str]:
-    name = "cbt_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 def test_same_rows_as_stock_storage_and_partition_status(tmp_path: Path, pg_url: str, second_db: str,

@@ -5,7 +5,11 @@
 -- Only rows that can produce a finding are kept: a clean pair (an entry whose (type, object) is not repeated,
 -- its balance transaction, ledger currency = settlement currency, same amount) is matched and nothing
 -- downstream needs it, so millions of matched pairs are never written (marts.reconciliation_summary derives
--- the matched totals). Repeated (type, object) keys are found first on a 32-bit hash, as equal neighbours of
+-- the matched totals). The category half of the key is compared as a 1-byte code (recon_category_code: the
+-- four customer-movement categories, the only values expected_category takes; anything else is NULL and so
+-- matches nothing, as before): an integer key column instead of a second string takes 2.50–2.56 instead of
+-- 2.70–2.91 CPU s at 10M (same process, alternated). A movement of key_rank > 1 gets NULL: never a key target.
+-- Repeated (type, object) keys are found first on a 32-bit hash, as equal neighbours of
 -- one sort (run on its own so it never competes with the join for memory; sorting 4-byte values instead of
 -- 8-byte ones takes 0.73 instead of 1.0 CPU s at 10M rows). At 10M keys the 32-bit hash has ≈ 12k colliding
 -- pairs: like any spurious repeat they only keep a few more clean pairs. The sort takes every ledger row with
@@ -23,6 +27,9 @@ SELECT DISTINCT h FROM (
     )
 ) WHERE h = prev;
 
+CREATE OR REPLACE TEMP MACRO recon_category_code(category) AS
+    (CASE category WHEN 'charge' THEN 1 WHEN 'refund' THEN 2 WHEN 'dispute' THEN 3 WHEN 'dispute_reversal' THEN 4 END)::UTINYINT;
+
 CREATE OR REPLACE TEMP TABLE recon_key_candidates AS
 WITH joined AS (
     SELECT
@@ -37,7 +44,9 @@ WITH joined AS (
         m.settlement_currency
     FROM recon_entry_keys AS e
     FULL OUTER JOIN recon_movements AS m
-        ON m.object_id = e.resolved_object_id AND m.category = e.expected_category AND m.key_rank = 1
+        ON m.object_id = e.resolved_object_id
+       AND CASE WHEN m.key_rank = 1 THEN recon_category_code(m.category) END
+           = recon_category_code(e.expected_category)
 )
 SELECT * FROM joined
 WHERE NOT coalesce(NOT is_rep AND currency = settlement_currency AND amount = settlement_amount, false);
