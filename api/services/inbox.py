@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, NamedTuple
 
 import orjson
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
@@ -105,17 +106,6 @@ def open_pool(conninfo: str, min_size: int, max_size: int) -> AsyncConnectionPoo
                                kwargs={"autocommit": True}, name="webhook-inbox")
 
 
-async def store(pool: AsyncConnectionPool, event: InboxEvent, payload: bytes, request_id: str | None = None) -> bool:
-    """Durable insert; False when the event id was already stored (a duplicate delivery).
-
-    `request_id` is the delivery's request id, kept with the row so the worker logs under it (a duplicate keeps
-    the first delivery's id: that is the one whose processing the worker logs)."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(INSERT_SQL, (event.id, event.type, event.created, event.livemode,
-                                              payload.decode(), request_id))
-        return cur.rowcount == 1
-
-
 class _Pending(NamedTuple):
     event: InboxEvent
     payload: str
@@ -136,7 +126,10 @@ class InboxWriter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def store(self, event: InboxEvent, payload: bytes, request_id: str | None = None) -> bool:
-        """Durable insert; False when the event id was already stored (a duplicate delivery)."""
+        """Durable insert; False when the event id was already stored (a duplicate delivery).
+
+        `request_id` is the delivery's request id, kept with the row so the worker logs under it (a duplicate
+        keeps the first delivery's id: that is the one whose processing the worker logs)."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(event, payload.decode(), request_id, done))
         self._kick()
@@ -154,8 +147,7 @@ class InboxWriter:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             if len(batch) == 1:
-                one = batch[0]
-                await self._write_one(one)
+                await self._write_one(batch[0])
                 return
             try:
                 async with self.pool.connection() as conn:
@@ -164,7 +156,7 @@ class InboxWriter:
                         [p.event.created for p in batch], [p.event.livemode for p in batch],
                         [p.payload for p in batch], [p.request_id for p in batch]))
                     inserted = {row[0] for row in await cur.fetchall()}
-            except Exception:  # e.g. one payload Postgres's jsonb refuses: fail only that delivery
+            except (psycopg.DataError, psycopg.IntegrityError):  # e.g. a payload jsonb refuses: fail only that one
                 for p in batch:
                     await self._write_one(p)
                 return
@@ -173,10 +165,14 @@ class InboxWriter:
                 inserted.discard(p.event.id)  # a second delivery of the same id in this batch is a duplicate
                 if not p.done.done():
                     p.done.set_result(new)
-        except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
+        except Exception as exc:  # Postgres unreachable, pool timeout: every delivery of the batch gets the error
             for p in batch:
                 if not p.done.done():
-                    p.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("inbox writer stopped"))
+                    p.done.set_exception(exc)
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(RuntimeError("inbox writer stopped"))
             raise
         finally:
             self._inflight -= 1
