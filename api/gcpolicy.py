@@ -15,10 +15,18 @@ from __future__ import annotations
 import gc
 
 GEN0_THRESHOLD = 10_000  # CPython's default is 700
+_done = False
 
 
 def freeze_startup_heap() -> None:
-    """Call once the app has started (imports done, pools open): collect, then freeze what survived."""
+    """Call once the app has started (imports done, pools open): collect, then freeze what survived.
+
+    Once per process: a process that starts several apps (the test suite) freezes only at the first, so what a
+    later app leaves behind is still collected (frozen objects are never freed, even once unreachable)."""
+    global _done
+    if _done:
+        return
+    _done = True
     gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
