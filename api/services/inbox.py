@@ -33,9 +33,7 @@ from cashbook.billing.signature import SignatureError, verify
 
 # Every statement that stores a new event also signals NOTIFY_CHANNEL (delivered at commit; Postgres sends one
 # notification per transaction for identical ones): `cashbook worker` LISTENs, so it starts on an event at once
-# instead of at its next poll (issue 15: the idle poll's wait was added to every event of a burst). Postgres
-# serialises the commits of notifying transactions (a global lock to the end of the commit): with group commit
-# that is one commit per batch, and the batches simply grow while one is flushing.
+# instead of at its next poll (issue 15: the idle poll's wait was added to every event of a burst).
 NOTIFY_CHANNEL = "cashbook_webhook_inbox"
 INSERT_SQL = ("WITH ins AS (INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
               " VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO NOTHING RETURNING id)"
