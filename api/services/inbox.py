@@ -31,21 +31,15 @@ from starlette.requests import Request
 from api.problems import Problem
 from cashbook.billing.signature import SignatureError, verify
 
-# Every statement that stores a new event also signals NOTIFY_CHANNEL (delivered at commit; Postgres sends one
-# notification per transaction for identical ones): `cashbook worker` LISTENs, so it starts on an event at once
-# instead of at its next poll (issue 15: the idle poll's wait was added to every event of a burst).
-NOTIFY_CHANNEL = "cashbook_webhook_inbox"
-INSERT_SQL = ("WITH ins AS (INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
-              " VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO NOTHING RETURNING id)"
-              f" SELECT id, pg_notify('{NOTIFY_CHANNEL}', '') FROM ins")
+INSERT_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
+              " VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO NOTHING")
 # unnest keeps array order, so within one statement the first delivery of an id is the one inserted. The arrays
 # go in binary (%b): a text-format array quotes and escapes every payload in Python (12 % of the API's CPU).
-INSERT_MANY_SQL = ("WITH ins AS (INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
+INSERT_MANY_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
                    " SELECT i, t, c, l, p::jsonb, r"
                    " FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bool[], %b::text[], %b::text[])"
                    " AS x(i, t, c, l, p, r)"
-                   " ON CONFLICT (id) DO NOTHING RETURNING id)"
-                   f" SELECT id, pg_notify('{NOTIFY_CHANNEL}', '') FROM ins")
+                   " ON CONFLICT (id) DO NOTHING RETURNING id")
 
 
 class InboxEvent(NamedTuple):

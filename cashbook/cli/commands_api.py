@@ -114,12 +114,9 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
             if parent_pid is not None:  # a `cashbook api` killed with SIGKILL must not leave its workers running
                 threading.Thread(target=_stop_when_orphaned, args=(parent_pid, stop), daemon=True).start()
             admin = AdminLoop(pool, s, core)  # queued reconcile jobs, scheduled retention (issue 13)
-            wakeups = [threading.Event() for _ in workers]
-            threading.Thread(target=_listen_for_inbox, args=(resolve_database_url(s, core), wakeups, stop),
-                             name="inbox-listener", daemon=True).start()
             freeze_startup_heap()  # full GCs over the import heap took 50-95 ms: storm lag (api/gcpolicy.py)
             log.info("worker started", threads=concurrency, metrics_port=metrics_port)
-            _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop, wakeups[i]),
+            _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop),
                                            name=f"worker-{i}") for i, w in enumerate(workers)]
                          + [threading.Thread(target=admin.run_forever, args=(s.worker_poll_seconds, stop),
                                              name="admin-jobs")], stop)
@@ -156,36 +153,6 @@ def _run_threads(threads: list[threading.Thread], stop: threading.Event | None =
         if stop is not None and stop.is_set():
             for t in threads:
                 t.join()
-
-
-def _listen_for_inbox(url: str, wakeups: list[threading.Event], stop: threading.Event) -> None:
-    """Wake the worker threads when intake stores an event (Postgres NOTIFY, api/services/inbox.py).
-
-    The poll stays as the fallback: while this connection is down (Postgres restarting) the threads still find
-    due events every `worker_poll_seconds`; it reconnects every 2 s."""
-    import psycopg
-
-    from api.services.inbox import NOTIFY_CHANNEL
-    from cashbook.logs import get_logger
-
-    try:
-        while not stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    for w in wakeups:  # anything stored while we were not listening
-                        w.set()
-                    while not stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            for w in wakeups:
-                                w.set()
-            except psycopg.Error as exc:
-                get_logger("cashbook.worker").warning("inbox listener disconnected; polling meanwhile",
-                                                      error=type(exc).__name__)
-                stop.wait(2.0)
-    finally:  # stopping: the threads wait on their wakeup, not on `stop`, so wake them to see it
-        for w in wakeups:
-            w.set()
 
 
 @app.command("api")
