@@ -103,8 +103,13 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of(scope)
         admin = scope["path"].startswith(ADMIN_PREFIX)
+        if not admin and "request_id" in scope.get("state", {}):
+            # the request-id middleware outside (api/observability.py) set the id and echoes it: nothing to add on
+            # the hot non-admin paths (webhook intake), so no send wrapper either (issue 15)
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
         suppressed = False
 
         async def wrapped(message: Message) -> None:

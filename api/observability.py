@@ -26,9 +26,8 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cashbook import metrics
-from cashbook.logs import get_logger, new_request_id, valid_request_id
+from cashbook.logs import info_line, new_request_id, valid_request_id
 
-_log = get_logger("cashbook.api")
 _HEADER = b"x-request-id"
 UNMATCHED = "<unmatched>"
 
@@ -78,7 +77,7 @@ class RequestContextMiddleware:
             metrics.HTTP_LATENCY.labels(method, route, code).observe(elapsed)
             if self.access_log and route != "/metrics":
                 extra = scope["state"].get("log_fields") or {}  # e.g. the webhook route's event id
-                _log.info("request", method=method, route=route, status=status,
+                info_line("cashbook.api", "request", method=method, route=route, status=status,
                           duration_ms=round(elapsed * 1000, 2), **extra)
             structlog.contextvars.reset_contextvars(**tokens)
 

@@ -5,9 +5,14 @@ An ASGI middleware counts every response (health probes excluded) into a bucket 
 (503: circuit open, rate-limited), and a latency histogram with fixed bounds. With `REDIS_URL` the buckets
 live in Redis hashes (`<prefix>:<minute>`, kept two hours), so every API worker process adds to the same
 figures; without Redis, or while Redis does not answer, they stay in this process's memory and the reader
-says so (`source: "process"`). Recording is fail-soft: a Redis error never fails or slows a request (the
-write runs after the response, in a background task, with a 0.25 s timeout, and Redis is left alone for a
-few seconds after an error).
+says so (`source: "process"`). Recording is fail-soft: a Redis error never fails or slows a request.
+
+Writes to Redis are batched per process (issue 15): a response only adds to in-memory counters, and one
+background task sends what accumulated every `FLUSH_SECONDS` as one pipeline (HINCRBY per touched field, EXPIRE
+per touched minute), with a 0.5 s timeout; Redis is left alone for a few seconds after an error and the batch is
+kept in process memory instead. Per request this replaced a task and a Redis round trip (the profile of webhook
+intake). The reader in this process adds what it has not flushed yet, so its own counts are never behind; other
+processes' counts are at most one flush interval behind, and the last interval of a stopping process is lost.
 
 Why a histogram and not exact percentiles: a per-minute hash of ~20 counters is O(1) per request and sums
 across workers and minutes; the percentiles it gives are the upper bound of the bucket holding the rank
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -34,6 +40,7 @@ EXCLUDED_PATHS = frozenset({"/healthz", "/readyz"})
 BILLING_PREFIX = "/api/billing"
 KEEP_SECONDS = 7200
 RETRY_REDIS_AFTER = 5.0
+FLUSH_SECONDS = 1.0
 FIELDS = ("n", "e4", "e5", "bn", "be")  # requests, 4xx, 5xx, billing requests, billing requests failed by Stripe
 
 
@@ -107,10 +114,12 @@ class RequestStats:
     def __init__(self, redis_url: str | None, prefix: str = "cashbook-rs") -> None:
         self.redis_url, self.prefix = redis_url, prefix
         self.local: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.pending: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # not yet in Redis
+        self._lock = threading.Lock()  # the health route may read from a thread while the loop records
         self._async: Any = None
         self._sync: Any = None
         self._redis_down_until = 0.0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- writing ------------------------------------------------------------------------------
     def _redis_usable(self) -> bool:
@@ -124,39 +133,79 @@ class RequestStats:
     def record(self, path: str, status: int, ms: float, now: float | None = None) -> None:
         minute = int((now if now is not None else time.time()) // 60)
         fields = fields_for(path, status, ms)
-        if self._redis_usable():
-            try:
-                task = asyncio.get_running_loop().create_task(self._write_redis(minute, fields))
-            except RuntimeError:  # no loop (a sync caller): keep it local
-                pass
-            else:
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                return
+        if self.redis_url is not None and self._ensure_flusher():
+            with self._lock:
+                bucket = self.pending[minute]
+                for k, v in fields.items():
+                    bucket[k] += v
+            return
         self._record_local(minute, fields)
 
-    def _record_local(self, minute: int, fields: dict[str, int]) -> None:
-        bucket = self.local[minute]
-        for k, v in fields.items():
-            bucket[k] += v
-        for old in [m for m in self.local if m < minute - KEEP_SECONDS // 60]:
-            del self.local[old]
+    def _ensure_flusher(self) -> bool:
+        """The background flush task of this event loop; False when there is no running loop (a sync caller)."""
+        if self._flusher is not None and not self._flusher.done():
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._flusher = loop.create_task(self._flush_forever(), name="request-stats-flush")
+        return True
 
-    async def _write_redis(self, minute: int, fields: dict[str, int]) -> None:
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
+
+    def _take_pending(self) -> dict[int, dict[str, int]]:
+        with self._lock:
+            batch, self.pending = self.pending, defaultdict(lambda: defaultdict(int))
+        return batch
+
+    async def flush(self) -> None:
+        """Send what accumulated to Redis in one pipeline; on any error keep it in process memory (fail-soft)."""
+        batch = self._take_pending()
+        if not batch:
+            return
+        if not self._redis_usable():
+            self._merge_local(batch)
+            return
         try:
             if self._async is None:
                 import redis.asyncio as aredis
 
                 self._async = aredis.Redis.from_url(self.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
-            key = f"{self.prefix}:{minute}"
             pipe = self._async.pipeline(transaction=False)
-            for k, v in fields.items():
-                pipe.hincrby(key, k, v)
-            pipe.expire(key, KEEP_SECONDS)
+            for minute, fields in batch.items():
+                key = f"{self.prefix}:{minute}"
+                for k, v in fields.items():
+                    pipe.hincrby(key, k, v)
+                pipe.expire(key, KEEP_SECONDS)
             await asyncio.wait_for(pipe.execute(), timeout=0.5)
         except Exception as exc:  # fail-soft: count it here instead
             self._mark_down(exc)
+            self._merge_local(batch)
+
+    def _merge_local(self, batch: dict[int, dict[str, int]]) -> None:
+        for minute, fields in sorted(batch.items()):
             self._record_local(minute, fields)
+
+    def _record_local(self, minute: int, fields: dict[str, int]) -> None:
+        with self._lock:
+            if minute not in self.local:  # a new minute: drop the ones past the window (not on every request)
+                for old in [m for m in self.local if m < minute - KEEP_SECONDS // 60]:
+                    del self.local[old]
+            bucket = self.local[minute]
+            for k, v in fields.items():
+                bucket[k] += v
+
+    def _unflushed(self, minute: int) -> dict[str, int]:
+        """This process's counts for `minute` that Redis does not have: kept locally, or not flushed yet."""
+        with self._lock:
+            out = dict(self.local.get(minute, {}))
+            for k, v in self.pending.get(minute, {}).items():
+                out[k] = out.get(k, 0) + v
+        return out
 
     # -- reading ------------------------------------------------------------------------------
     def _buckets(self, minutes: list[int]) -> tuple[list[dict[str, int]], str]:
@@ -171,14 +220,14 @@ class RequestStats:
                     pipe.hgetall(f"{self.prefix}:{m}")
                 raw = pipe.execute()
                 buckets = [{k.decode(): int(v) for k, v in h.items()} for h in raw]
-                # anything counted locally while Redis was away is added, so no request is lost from the view
+                # anything counted locally while Redis was away, or not flushed yet, is added: no request is lost
                 for b, m in zip(buckets, minutes, strict=True):
-                    for k, v in self.local.get(m, {}).items():
+                    for k, v in self._unflushed(m).items():
                         b[k] = b.get(k, 0) + v
                 return buckets, "redis"
             except Exception as exc:
                 self._mark_down(exc)
-        return [dict(self.local.get(m, {})) for m in minutes], "process"
+        return [self._unflushed(m) for m in minutes], "process"
 
     def windows(self, spans: tuple[int, ...] = (5, 60), now: float | None = None) -> tuple[list[Window], str]:
         """Each span: the current minute and the span−1 minutes before it."""

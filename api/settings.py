@@ -46,6 +46,9 @@ class ApiSettings(BaseSettings):
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     webhook_max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Larger webhook bodies are refused with 413 before being read.")
+    webhook_insert_inflight: int = Field(
+        default=4, ge=1, description="Webhook inbox inserts in flight at once; deliveries arriving meanwhile are"
+                                     " group-committed as one statement when one finishes (api/services/inbox.py).")
     auto_migrate: bool = True
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)

@@ -2,7 +2,8 @@
 
 The handler reads the header and the app state directly instead of through FastAPI dependencies and returns
 pre-encoded bytes instead of a validated model: per-request framework work was most of the cost next to a
-bare endpoint (issue 7). The inbox insert runs on its own async pool, opened by this router's lifespan.
+bare endpoint (issue 7). The inbox insert runs on its own async pool, opened by this router's lifespan, through
+the group-committing `InboxWriter` (api/services/inbox.py, issue 15).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = inbox.open_pool(app.state.pool.conninfo, settings.pool_min, settings.pool_max)
     await pool.open(wait=True, timeout=30)
     app.state.inbox_pool = pool
+    app.state.inbox_writer = inbox.InboxWriter(pool, max_inflight=settings.webhook_insert_inflight)
     try:
         yield
     finally:
@@ -51,7 +53,7 @@ async def stripe_webhook(request: Request) -> Response:
     payload = await inbox.read_capped(request, state.settings.webhook_max_body_bytes)
     event = inbox.parse_verified(payload, header, state.webhook_secrets, state.settings.webhook_tolerance_seconds)
     scope_state = request.scope.get("state", {})
-    new = await inbox.store(state.inbox_pool, event, payload, scope_state.get("request_id"))
+    new = await state.inbox_writer.store(event, payload, scope_state.get("request_id"))
     metrics.WEBHOOKS_RECEIVED.labels("false" if new else "true").inc()
     # on the request's access line (api/observability.py): one log line per delivery, not two
     scope_state["log_fields"] = {"event_id": event.id, "event_type": event.type, "duplicate": not new}

@@ -2,16 +2,29 @@
 
 The request path is kept short because Stripe's deliveries arrive in bursts (issue 7): one HMAC over the
 raw bytes, one orjson parse for the four columns we index on, and one autocommit `INSERT … ON CONFLICT DO
-NOTHING` on an async pool — a single round trip, no thread hop, no BEGIN/COMMIT pair. The body goes to
-Postgres as the text Stripe sent (cast to jsonb there) instead of being re-serialised in Python. The commit
-is as durable as the server's `synchronous_commit` (on by default): the 200 is sent after the WAL flush.
+NOTHING` on an async pool — no thread hop, no BEGIN/COMMIT pair. The body goes to Postgres as the text Stripe
+sent (cast to jsonb there) instead of being re-serialised in Python. The commit is as durable as the server's
+`synchronous_commit` (on by default): the 200 is sent after the WAL flush.
+
+Group commit (`InboxWriter`, issue 15): deliveries that arrive while earlier inserts are waiting for their WAL
+flush are written together, as one multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING
+id` — one statement, one commit, one flush for all of them — and each request is answered once that commit is
+durable. Nothing waits on a timer: a batch is whatever queued while the connections were busy, so a lone
+delivery is written at once. The profile showed the per-insert psycopg/pool work (~26 % of the API's CPU per
+webhook) and Postgres's per-statement and per-commit work competing for the same two cores; batching divides
+both by the batch size. Exactly-once is unchanged (the primary key decides); a duplicate inside one batch is
+answered as a duplicate; if a batch fails, its rows are retried one by one so one bad row fails only its own
+request.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from typing import Any, NamedTuple
 
 import orjson
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 
@@ -20,6 +33,13 @@ from cashbook.billing.signature import SignatureError, verify
 
 INSERT_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
               " VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (id) DO NOTHING")
+# unnest keeps array order, so within one statement the first delivery of an id is the one inserted. The arrays
+# go in binary (%b): a text-format array quotes and escapes every payload in Python (12 % of the API's CPU).
+INSERT_MANY_SQL = ("INSERT INTO webhook_events (id, type, created, livemode, payload, request_id)"
+                   " SELECT i, t, c, l, p::jsonb, r"
+                   " FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bool[], %b::text[], %b::text[])"
+                   " AS x(i, t, c, l, p, r)"
+                   " ON CONFLICT (id) DO NOTHING RETURNING id")
 
 
 class InboxEvent(NamedTuple):
@@ -78,12 +98,87 @@ def open_pool(conninfo: str, min_size: int, max_size: int) -> AsyncConnectionPoo
                                kwargs={"autocommit": True}, name="webhook-inbox")
 
 
-async def store(pool: AsyncConnectionPool, event: InboxEvent, payload: bytes, request_id: str | None = None) -> bool:
-    """Durable insert; False when the event id was already stored (a duplicate delivery).
+class _Pending(NamedTuple):
+    event: InboxEvent
+    payload: str
+    request_id: str | None
+    done: asyncio.Future[bool]
 
-    `request_id` is the delivery's request id, kept with the row so the worker logs under it (a duplicate keeps
-    the first delivery's id: that is the one whose processing the worker logs)."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(INSERT_SQL, (event.id, event.type, event.created, event.livemode,
-                                              payload.decode(), request_id))
-        return cur.rowcount == 1
+
+class InboxWriter:
+    """Group commit for webhook intake (module docstring): `await writer.store(...)` is `store(...)`, batched.
+
+    At most `max_inflight` statements run at once (each on its own pool connection); what arrives meanwhile
+    queues and goes out as one statement of up to `max_batch` rows when one of them finishes."""
+
+    def __init__(self, pool: AsyncConnectionPool, *, max_inflight: int = 4, max_batch: int = 128) -> None:
+        self.pool, self.max_inflight, self.max_batch = pool, max_inflight, max_batch
+        self._queue: deque[_Pending] = deque()
+        self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def store(self, event: InboxEvent, payload: bytes, request_id: str | None = None) -> bool:
+        """Durable insert; False when the event id was already stored (a duplicate delivery).
+
+        `request_id` is the delivery's request id, kept with the row so the worker logs under it (a duplicate
+        keeps the first delivery's id: that is the one whose processing the worker logs)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(event, payload.decode(), request_id, done))
+        self._kick()
+        return await done
+
+    def _kick(self) -> None:
+        while self._queue and self._inflight < self.max_inflight:
+            n = min(len(self._queue), self.max_batch)
+            batch = [self._queue.popleft() for _ in range(n)]
+            self._inflight += 1
+            task = asyncio.get_running_loop().create_task(self._write(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._write_one(batch[0])
+                return
+            try:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(INSERT_MANY_SQL, (
+                        [p.event.id for p in batch], [p.event.type for p in batch],
+                        [p.event.created for p in batch], [p.event.livemode for p in batch],
+                        [p.payload for p in batch], [p.request_id for p in batch]))
+                    inserted = {row[0] for row in await cur.fetchall()}
+            except (psycopg.DataError, psycopg.IntegrityError):  # e.g. a payload jsonb refuses: fail only that one
+                for p in batch:
+                    await self._write_one(p)
+                return
+            for p in batch:
+                new = p.event.id in inserted
+                inserted.discard(p.event.id)  # a second delivery of the same id in this batch is a duplicate
+                if not p.done.done():
+                    p.done.set_result(new)
+        except Exception as exc:  # Postgres unreachable, pool timeout: every delivery of the batch gets the error
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(RuntimeError("inbox writer stopped"))
+            raise
+        finally:
+            self._inflight -= 1
+            self._kick()
+
+    async def _write_one(self, p: _Pending) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(INSERT_SQL, (p.event.id, p.event.type, p.event.created, p.event.livemode,
+                                                      p.payload, p.request_id))
+                new = cur.rowcount == 1
+        except Exception as exc:
+            if not p.done.done():
+                p.done.set_exception(exc)
+            return
+        if not p.done.done():
+            p.done.set_result(new)

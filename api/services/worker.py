@@ -26,7 +26,7 @@ from api.services import state
 from api.services.handlers import HandlerContext, NeedsStripe, dispatch
 from api.services.paging import Pager
 from cashbook import metrics
-from cashbook.logs import get_logger
+from cashbook.logs import get_logger, info_line
 from cashbook.stripe_gateway import StripeGateway
 
 _log = get_logger("cashbook.worker")
@@ -93,9 +93,12 @@ class Worker:
             label = OUTCOME_LABEL.get(outcome, outcome)
             metrics.EVENTS.labels(event_type, label).inc()
             metrics.EVENT_SECONDS.labels(event_type).observe(time.perf_counter() - started)
-            (_log.info if label in ("processed", "ignored") else _log.warning)(
-                "webhook event " + label, outcome=outcome, attempts=attempts,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            fields = {"outcome": outcome, "attempts": attempts,
+                      "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+            if label in ("processed", "ignored"):  # one line per event: the cheap path (cashbook/logs.py)
+                info_line("cashbook.worker", "webhook event " + label, **fields)
+            else:
+                _log.warning("webhook event " + label, **fields)
         if isinstance(result, str):
             self.pager.deliver(self.pool, result)
             return True

@@ -72,6 +72,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
     """
     from psycopg_pool import ConnectionPool
 
+    from api.gcpolicy import freeze_startup_heap
     from api.main import resolve_database_url, worker_config
     from api.services.admin_jobs import AdminLoop
     from api.services.worker import Worker
@@ -113,6 +114,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
             if parent_pid is not None:  # a `cashbook api` killed with SIGKILL must not leave its workers running
                 threading.Thread(target=_stop_when_orphaned, args=(parent_pid, stop), daemon=True).start()
             admin = AdminLoop(pool, s, core)  # queued reconcile jobs, scheduled retention (issue 13)
+            freeze_startup_heap()  # full GCs over the import heap took 50-95 ms: storm lag (api/gcpolicy.py)
             log.info("worker started", threads=concurrency, metrics_port=metrics_port)
             _run_threads([threading.Thread(target=w.run_forever, args=(s.worker_poll_seconds, stop),
                                            name=f"worker-{i}") for i, w in enumerate(workers)]

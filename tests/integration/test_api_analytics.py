@@ -317,8 +317,9 @@ def test_health_counts_requests_in_redis_and_survives_redis_down(running_api_fac
 
     import redis
 
-    keys = redis.Redis.from_url("redis://127.0.0.1:6379/0").keys(f"{prefix}-stats:*")
-    assert keys  # shared across processes: the counts live in Redis
+    # shared across processes: the counts live in Redis (flushed once a second per process, api/request_stats.py)
+    keys = wait_until(lambda: redis.Redis.from_url("redis://127.0.0.1:6379/0").keys(f"{prefix}-stats:*"))
+    assert keys
 
     down = running_api_factory(worker_in_process=False, redis_url="redis://127.0.0.1:1/0")
     admin2 = down.admin_token("ops2")

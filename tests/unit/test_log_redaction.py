@@ -83,3 +83,37 @@ def test_request_ids_from_callers_are_plain_tokens_only() -> None:
         assert valid_request_id(bad) is None
     rid = new_request_id()
     assert rid.startswith("req_") and valid_request_id(rid) == rid and scrub(rid) == rid
+
+
+def test_info_line_writes_the_ordinary_line_redacted_and_steps_aside_for_other_handlers(
+        captured: io.StringIO) -> None:
+    """`info_line` (the API's access line, issue 15) skips the stdlib round trip only when our handler is alone."""
+    from cashbook.logs import info_line
+
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if h.get_name() == "cashbook"]
+    others = [h for h in root.handlers if h.get_name() != "cashbook"]  # pytest's capture handlers
+    fields = {"route": "/api/webhooks/stripe", "status": 200, "token": SECRETS["sk"], "note": SECRETS["email"]}
+    root.handlers = ours
+    try:
+        with bound(request_id="req_line"):
+            get_logger("cashbook.api").info("request", **fields)
+            info_line("cashbook.api", "request", **fields)
+    finally:
+        root.handlers = ours + others
+    ordinary, fast = (json.loads(x) for x in captured.getvalue().splitlines())
+    assert ordinary.pop("timestamp") and fast.pop("timestamp")
+    assert fast == ordinary and list(fast) == list(ordinary)
+    assert fast["token"] == "[REDACTED]" and fast["note"] == "[EMAIL]" and fast["request_id"] == "req_line"
+    # another handler listening (here pytest's own): the line goes through logging, so that handler sees it too
+    seen: list[logging.LogRecord] = []
+    spy = logging.Handler()
+    spy.emit = seen.append  # type: ignore[method-assign]
+    root.addHandler(spy)
+    try:
+        info_line("cashbook.api", "request", note=SECRETS["pan"])
+    finally:
+        root.removeHandler(spy)
+    assert len(seen) == 1
+    assert SECRETS["pan"] not in captured.getvalue().splitlines()[-1]
+    assert json.loads(captured.getvalue().splitlines()[-1])["note"] == "[PAN]"
