@@ -6,8 +6,11 @@ only part of `cashbook` allowed to import `pipelines`/`assets`/`api`, and only l
 
 from __future__ import annotations
 
+import os
+
 import typer
 
+from cashbook.logs import configure_logging
 from cashbook.settings import SettingsError
 
 app = typer.Typer(
@@ -36,6 +39,11 @@ from cashbook.cli import (  # noqa: E402, F401
 
 
 def main() -> None:
+    # Library code logs through structlog → `logging`; without a handler Python's last resort would print
+    # warnings (the alert log sink's lines) as dict reprs and drop the rest. Commands for a person at a terminal
+    # get readable, redacted warnings; `cashbook api` / `worker` reconfigure for JSON lines at INFO.
+    configure_logging(level=os.environ.get("CASHBOOK_LOG_LEVEL") or "WARNING",
+                      json_lines=os.environ.get("CASHBOOK_LOG_FORMAT", "console").lower() == "json")
     try:
         app()
     except SettingsError as exc:

@@ -117,3 +117,21 @@ def test_info_line_writes_the_ordinary_line_redacted_and_steps_aside_for_other_h
     assert len(seen) == 1
     assert SECRETS["pan"] not in captured.getvalue().splitlines()[-1]
     assert json.loads(captured.getvalue().splitlines()[-1])["note"] == "[PAN]"
+
+
+def test_cli_processes_print_readable_redacted_warnings() -> None:
+    """A CLI command (the demo, `cashbook alerts`) has no handler of its own: `main()` installs the console one,
+    so the alert log sink's warnings are readable lines, redacted, instead of Python's last-resort dict repr."""
+    import subprocess
+    import sys
+
+    code = ("import structlog\nfrom cashbook import cli\n"
+            "cli.app = lambda: structlog.get_logger('cashbook.alerts').warning("
+            "'alert.triggered', summary='payout mismatch', api_key='sk_test_abcdef123456')\n"
+            "cli.main()\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CASHBOOK_LOG_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "alert.triggered" in out.stderr and "payout mismatch" in out.stderr
+    assert "{'" not in out.stderr  # not the last-resort repr of the event dict
+    assert "sk_test_abcdef123456" not in out.stderr
