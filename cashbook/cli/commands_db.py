@@ -26,4 +26,4 @@ def db_stop() -> None:
     if s.database_url:
         console.print("DATABASE_URL is set; nothing embedded to stop.")
         return
-    console.print("stopped" if stop_embedded(s) else "no embedded server under " + str(s.pg_dir))
+    console.print("stopped" if stop_embedded(s) else "no embedded server running under " + str(s.pg_dir))

