@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 import yaml
@@ -112,6 +112,21 @@ def _prepare(*, full: bool) -> tuple[Settings, dict[str, str]]:
     return s, env
 
 
+CodeServerOpt = Annotated[str | None, typer.Option("--code-server", envvar="CASHBOOK_CODE_SERVER",
+                                                   help=CODE_SERVER_HELP)]
+WaitOpt = Annotated[float, typer.Option("--wait", help="seconds to wait for the code server to serve")]
+
+
+def _workspace(code_server: str | None, wait: float) -> tuple[Path, dict[str, str]]:
+    """The instance prepared, a workspace pointing at the code server (or loading the code itself), and the
+    code server answering before the webserver or daemon starts on it."""
+    s, env = _prepare(full=True)
+    workspace = write_workspace(s, code_server)
+    if code_server and wait > 0:
+        wait_for_code_server(code_server, env, wait)
+    return workspace, env
+
+
 @dagster_app.command("code-server", context_settings=PASS_THROUGH)
 def code_server(ctx: typer.Context,
                 host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
@@ -126,27 +141,17 @@ def code_server(ctx: typer.Context,
 def webserver(ctx: typer.Context,
               host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
               port: int = typer.Option(3000, "--port"),
-              code_server: str | None = typer.Option(None, "--code-server", envvar="CASHBOOK_CODE_SERVER",
-                                                     help=CODE_SERVER_HELP),
-              wait: float = typer.Option(180, "--wait", help="seconds to wait for the code server to serve")) -> None:
+              code_server: CodeServerOpt = None, wait: WaitOpt = 180) -> None:
     """The Dagster UI and its GraphQL API (`dagster-webserver`)."""
-    s, env = _prepare(full=True)
-    workspace = write_workspace(s, code_server)
-    if code_server and wait > 0:
-        wait_for_code_server(code_server, env, wait)
+    workspace, env = _workspace(code_server, wait)
     _exec("dagster-webserver", ["-w", str(workspace), "-h", host, "-p", str(port), *ctx.args], env)
 
 
 @dagster_app.command("daemon", context_settings=PASS_THROUGH)
 def daemon(ctx: typer.Context,
-           code_server: str | None = typer.Option(None, "--code-server", envvar="CASHBOOK_CODE_SERVER",
-                                                  help=CODE_SERVER_HELP),
-           wait: float = typer.Option(180, "--wait", help="seconds to wait for the code server to serve")) -> None:
+           code_server: CodeServerOpt = None, wait: WaitOpt = 180) -> None:
     """Schedules, sensors, backfills, the run queue and run monitoring (`dagster-daemon run`); run exactly one."""
-    s, env = _prepare(full=True)
-    workspace = write_workspace(s, code_server)
-    if code_server and wait > 0:
-        wait_for_code_server(code_server, env, wait)
+    workspace, env = _workspace(code_server, wait)
     _exec("dagster-daemon", ["run", "-w", str(workspace), *ctx.args], env)
 
 
