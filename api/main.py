@@ -95,7 +95,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
         app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)
     app.add_middleware(AuditMiddleware, get_pool=lambda scope: scope["app"].state.inbox_pool)
-    analytics.install(app)  # /api/analytics/* and the request-statistics middleware its health route reads
+    analytics.install(app)  # /api/analytics/* and the request statistics its health route reads
     web.install(app, cors_origins=api_settings.cors_origins(), hsts_seconds=api_settings.hsts())
     observability.install(app, access_log=api_settings.access_log)  # outermost: request id, metrics, /metrics
     app.include_router(health.router)

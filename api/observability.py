@@ -18,6 +18,7 @@ rate limiter, CORS or the body limits answer:
 
 from __future__ import annotations
 
+import logging
 import time
 
 import structlog
@@ -25,9 +26,11 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.request_stats import EXCLUDED_PATHS, RequestStats
 from cashbook import metrics
 from cashbook.logs import info_line, new_request_id, valid_request_id
 
+_log = logging.getLogger(__name__)
 _HEADER = b"x-request-id"
 UNMATCHED = "<unmatched>"
 
@@ -39,8 +42,8 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
-        self.app, self.access_log = app, access_log
+    def __init__(self, app: ASGIApp, *, access_log: bool = True, stats: RequestStats | None = None) -> None:
+        self.app, self.access_log, self.stats = app, access_log, stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,12 +82,27 @@ class RequestContextMiddleware:
                 extra = scope["state"].get("log_fields") or {}  # e.g. the webhook route's event id
                 info_line("cashbook.api", "request", method=method, route=route, status=status,
                           duration_ms=round(elapsed * 1000, 2), **extra)
+            if self.stats is not None:
+                self._record_stats(scope.get("path", ""), status, elapsed)
             structlog.contextvars.reset_contextvars(**tokens)
+
+    def _record_stats(self, path: str, status: int, elapsed: float) -> None:
+        """The analytics health route's shared per-minute figures, from this one timing of the request."""
+        if path in EXCLUDED_PATHS:
+            return
+        try:
+            self.stats.record(path, status, elapsed * 1000)
+        except Exception:  # statistics never break a request
+            _log.exception("request stats: recording failed")
 
 
 def install(app: FastAPI, *, access_log: bool = True) -> None:
-    """Add the middleware (call last, so it is outermost) and the `/metrics` endpoint."""
-    app.add_middleware(RequestContextMiddleware, access_log=access_log)
+    """Add the middleware (call last, so it is outermost) and the `/metrics` endpoint.
+
+    The same timing feeds the analytics request statistics when `api/routes/analytics.install` set them up:
+    one middleware, one clock and one wrapped `send` per request, not two."""
+    app.add_middleware(RequestContextMiddleware, access_log=access_log,
+                       stats=getattr(app.state, "request_stats", None))
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:  # sync: the inbox gauges query Postgres

@@ -1,6 +1,6 @@
 """Request statistics for `GET /api/analytics/health`: rate, error rate and latency of the API, per minute.
 
-An ASGI middleware counts every response (health probes excluded) into a bucket per UTC minute: requests,
+The request middleware (api/observability.py) counts every response (health probes excluded) into a bucket per UTC minute: requests,
 4xx, 5xx, billing requests and billing requests that failed because Stripe failed (502) or was unavailable
 (503: circuit open, rate-limited), and a latency histogram with fixed bounds. With `REDIS_URL` the buckets
 live in Redis hashes (`<prefix>:<minute>`, kept two hours), so every API worker process adds to the same
@@ -29,8 +29,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = logging.getLogger("cashbook.api.request_stats")
 
@@ -247,31 +245,3 @@ class RequestStats:
             seconds = now - (current - span + 1) * 60
             out.append(Window(span, agg["n"], agg["e4"], agg["e5"], agg["bn"], agg["be"], hist, seconds))
         return out, source
-
-
-class RequestStatsMiddleware:
-    """Times each HTTP request to the end of its response body and records it (pure ASGI, no buffering)."""
-
-    def __init__(self, app: ASGIApp, stats: RequestStats) -> None:
-        self.app, self.stats = app, stats
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in EXCLUDED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500  # an exception before the response starts is a server error
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            try:
-                self.stats.record(scope.get("path", ""), status, (time.perf_counter() - start) * 1000)
-            except Exception:  # statistics never break a request
-                _log.exception("request stats: recording failed")

@@ -1,7 +1,7 @@
 """`/api/analytics/*`: admin-only figures over the published marts and the API's own tables (issue 13).
 
 Thin routes: validation here, reads in api/services/analytics.py, models in api/schemas/analytics.py.
-`install(app)` adds the router and the request-statistics middleware the health route reads.
+`install(app)` adds the router and the request statistics the health route reads (recorded by api/observability.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BeforeValidator
 from api.deps import AdminDep, PoolDep, SettingsDep, limit_admin
 from api.openapi import problems
 from api.problems import Problem
-from api.request_stats import RequestStats, RequestStatsMiddleware
+from api.request_stats import RequestStats
 from api.schemas.analytics import AlertsPage, Dashboard, Health, RevenuePage, Transactions
 from api.services.analytics import AnalyticsService, check_range, dagster_graphql_url
 
@@ -109,9 +109,8 @@ def _span(start: dt.date, end: dt.date) -> None:
 
 
 def install(app: FastAPI) -> None:
-    """The analytics routes and the request-statistics middleware (Redis buckets when REDIS_URL is set)."""
+    """The analytics routes and their request statistics (Redis buckets when REDIS_URL is set), which the
+    request middleware (api/observability.py, installed after this) records into."""
     settings = app.state.settings
-    stats = RequestStats(settings.redis_url, prefix=f"{settings.rate_limit_key_prefix}-stats")
-    app.state.request_stats = stats
-    app.add_middleware(RequestStatsMiddleware, stats=stats)
+    app.state.request_stats = RequestStats(settings.redis_url, prefix=f"{settings.rate_limit_key_prefix}-stats")
     app.include_router(router)
