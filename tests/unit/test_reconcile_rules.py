@@ -198,6 +198,53 @@ def test_invoice_id_resolves_through_either_link(tmp_path: Path) -> None:
     assert rows == []
 
 
+
+def test_payment_intent_with_several_charges_resolves_to_the_settled_one(tmp_path: Path) -> None:
+    """A PaymentIntent retried after a decline has several charges: the one with a balance transaction wins."""
+    ex = Export()
+    ex.charge("ch_declined", 5000, pi="pi_1", created=T0, bt=False)
+    ex.charge("ch_ok", 5000, pi="pi_1", created=T0 + 60)
+    ex.refund("re_1", "ch_ok", 2000)
+    ex.dispute("dp_1", "ch_ok", 3000, created=T0 + 2 * DAY)
+    ex.entry("L1", T0 + 60, "payment", "50.00", stripe_id="pi_1")
+    ex.entry("L2", T0 + DAY, "refund", "-20.00", stripe_id="pi_1")
+    ex.entry("L3", T0 + 2 * DAY, "dispute", "-30.00", stripe_id="pi_1")
+    rows, con = reconcile(ex, tmp_path)
+    assert rows == []
+    assert matched(con) == {"usd": (3, 0)}
+
+
+def test_payment_intent_with_two_settled_charges_resolves_to_the_earliest(tmp_path: Path) -> None:
+    ex = Export()
+    ex.charge("ch_b", 5000, pi="pi_1", created=T0 + 60)
+    ex.charge("ch_a", 5000, pi="pi_1", created=T0)
+    ex.charge("ch_c", 700, pi="pi_2", created=T0)
+    ex.entry("L1", T0, "payment", "50.00", stripe_id="pi_1")
+    ex.entry("L2", T0, "payment", "7.00", stripe_id="pi_2")
+    rows, _ = reconcile(ex, tmp_path)
+    assert kinds(rows) == [("missing_in_ledger", "txn_ch_b", "ch_b", None)]
+
+
+def test_invoice_with_two_charges_resolves_to_the_settled_one(tmp_path: Path) -> None:
+    ex = Export()
+    ex.charge("ch_failed", 1000, invoice="in_1", created=T0, bt=False)
+    ex.charge("ch_paid", 1000, invoice="in_1", created=T0 + 3600)
+    ex.invoice("in_1", "ch_paid")
+    ex.entry("L1", T0 + 3600, "payment", "10.00", stripe_id="in_1")
+    rows, _ = reconcile(ex, tmp_path)
+    assert rows == []
+
+
+def test_indirect_and_direct_entries_for_one_charge_are_a_duplicate(tmp_path: Path) -> None:
+    ex = Export()
+    ex.charge("ch_1", 4200, pi="pi_1")
+    ex.entry("L1", T0, "payment", "42.00", stripe_id="ch_1")
+    ex.entry("L2", T0 + 60, "payment", "42.00", stripe_id="pi_1")
+    ex.entry("L3", T0, "payment", "9.00", stripe_id="pi_unknown")
+    rows, _ = reconcile(ex, tmp_path)
+    assert kinds(rows) == [("duplicate_in_ledger", "txn_ch_1", "ch_1", "L2"),
+                           ("missing_in_stripe", None, "pi_unknown", "L3")]
+
 def test_dispute_and_its_reversal(tmp_path: Path) -> None:
     ex = Export()
     ex.charge("ch_1", 8000)

@@ -12,16 +12,16 @@
 -- Repeated (type, object) keys are found first on a 32-bit hash, as equal neighbours of
 -- one sort (run on its own so it never competes with the join for memory; sorting 4-byte values instead of
 -- 8-byte ones takes 0.73 instead of 1.0 CPU s at 10M rows). At 10M keys the 32-bit hash has ≈ 12k colliding
--- pairs: like any spurious repeat they only keep a few more clean pairs. The sort takes every ledger row with
--- a stripe_id as (type, stripe_id) — no per-row key test — plus the indirect entries as (type, resolved
--- object): a superset of the keyed entries, so every really repeated key is found. A hash collision or a
--- spurious repeat (e.g. two manual_adjustment rows) only keeps a few more rows; the exact ranking below is on
--- the real key, and a kept clean pair makes no finding.
+-- pairs: like any spurious repeat they only keep a few more clean pairs. The sort takes the direct entries as
+-- (type, stripe_id) plus the indirect ones as (type, resolved object): exactly the keyed entries, so every really
+-- repeated key is found. (Taking every row with a stripe_id, to skip the per-row key test, saved 0.05 s on a
+-- ledger of charge ids but sorted 20M hashes instead of 10M on one of pi_ ids.) A hash collision only keeps a few
+-- more rows; the exact ranking below is on the real key, and a kept clean pair makes no finding.
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
     SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (
         SELECT (hash(type, stripe_id) & 4294967295)::UINTEGER AS h
-        FROM staging.stg_ledger_entries WHERE stripe_id IS NOT NULL
+        FROM staging.stg_ledger_entries WHERE is_direct_key
         UNION ALL
         SELECT (hash(type, object_key) & 4294967295)::UINTEGER FROM recon_indirect
     )

@@ -12,18 +12,20 @@ WITH matchable AS (
     GROUP BY currency
 ),
 -- An entry a discrepancy names is a kept key-join row or a side entry (indirect or without stripe_id): those
--- two small tables hold every such entry with its ledger currency and amount, so the ledger is not scanned
--- again for them (entry_id is the entry's identity; the ledger readers refuse duplicates).
+-- two tables hold every such entry with its ledger currency and amount, so the ledger is not scanned again for
+-- them (entry_id is the entry's identity; the ledger readers refuse duplicates). Each is semi-joined to the named
+-- entries before the union, so a ledger of millions of side entries (pi_/in_ ids) is never deduplicated whole.
+named AS (
+    SELECT DISTINCT ledger_entry_id AS entry_id FROM marts.discrepancies WHERE ledger_entry_id IS NOT NULL
+),
 flagged AS (
-    SELECT e.currency, count(*) AS n, sum(e.amount) AS amount
+    SELECT currency, count(*) AS n, sum(amount) AS amount
     FROM (
-        SELECT DISTINCT entry_id, currency, amount FROM recon_key_pairs WHERE entry_id IS NOT NULL
+        SELECT entry_id, currency, amount FROM recon_key_pairs SEMI JOIN named USING (entry_id)
         UNION
-        SELECT entry_id, currency, amount FROM recon_side_entries
-    ) AS e
-    SEMI JOIN (SELECT ledger_entry_id FROM marts.discrepancies WHERE ledger_entry_id IS NOT NULL) AS d
-        ON d.ledger_entry_id = e.entry_id
-    GROUP BY e.currency
+        SELECT entry_id, currency, amount FROM recon_side_entries SEMI JOIN named USING (entry_id)
+    )
+    GROUP BY currency
 )
 SELECT * FROM (
     SELECT 'discrepancy' AS section, kind, currency, count(*) AS count,
