@@ -7,8 +7,13 @@ own process so peak RSS (VmHWM) is its own. The two are measured alternately, --
 engine, bare, engine, ...), and compared on their medians, so neither side is favoured by running first or by
 a burst of load from other processes on a shared machine; every single run is printed too.
 
+`--ledger-ids` also measures the engine on the same account with the ledger recording charges by PaymentIntent id
+(`pi`, as the API records credit purchases) or by invoice id (`in`, as it records subscription payments, with
+`charge.invoice` set): every such entry goes through key resolution. The bare join cannot match those ids, so
+these rows are compared with the engine on charge ids (`ch`) in the same run, and must find the same discrepancies.
+
     .venv/bin/python -m tests.bench.bench_reconcile [--sizes 1000000,10000000] [--repeat 3] [--threads 2] \
-        [--memory-limit 3GB]
+        [--memory-limit 3GB] [--ledger-ids ch,pi,in]
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ COPY (
     SELECT 'ch_' || i AS id, {start} + (i * 7919) % (90 * 86400) AS created, 1000 + (i % 5000) AS amount,
            1000 + (i % 5000) AS amount_captured, 0::BIGINT AS amount_refunded,
            CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency, 'cus_' || (i % 199999) AS customer,
-           'pi_' || i AS payment_intent, NULL::VARCHAR AS invoice, 'txn_' || i AS balance_transaction,
+           'pi_' || i AS payment_intent, {invoice} AS invoice, 'txn_' || i AS balance_transaction,
            'succeeded' AS status, true AS paid, true AS captured, false AS refunded, false AS disputed,
            NULL::VARCHAR AS failure_code, NULL::VARCHAR AS failure_message, 'authorized' AS outcome_type,
            '{{}}' AS _raw
@@ -66,12 +71,12 @@ COPY (
            'payment' AS type,
            1000 + (i % 5000) + CASE WHEN r = 0 THEN 1 ELSE 0 END AS amount,
            CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END AS currency,
-           CASE WHEN r = 2 THEN 'ch_x' || i WHEN r = 4 THEN NULL ELSE 'ch_' || i END AS stripe_id,
+           CASE WHEN r = 2 THEN 'ch_x' || i WHEN r = 4 THEN NULL ELSE '{prefix}' || i END AS stripe_id,
            'cus_' || (i % 199999) AS customer_id, NULL::VARCHAR AS description, 'bench' AS source
     FROM base WHERE r <> 1
     UNION ALL
     SELECT 'D' || i, to_timestamp({start} + (i * 7919) % (90 * 86400) + 60), 'payment', 1000 + (i % 5000),
-           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END, 'ch_' || i, 'cus_' || (i % 199999), NULL, 'bench'
+           CASE WHEN i % 10 = 0 THEN 'eur' ELSE 'usd' END, '{prefix}' || i, 'cus_' || (i % 199999), NULL, 'bench'
     FROM base WHERE r = 3
 ) TO '{lake}/ledger_entries/{day}/data.parquet' (FORMAT parquet);
 """
@@ -88,12 +93,18 @@ SELECT * FROM (
 """
 
 
-def generate(lake: Path, n: int) -> None:
+LEDGER_IDS = {"ch": "ch_", "pi": "pi_", "in": "in_"}
+
+
+def generate(lake: Path, n: int, ledger_ids: str = "ch") -> None:
+    """The synthetic account; `ledger_ids` picks the id the ledger records each charge by (ch_, pi_ or in_)."""
     for table in LAKE_TABLES:
         (lake / table / DAY_DIR).mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(GEN_SQL.format(n=n, start=START, lake=lake, day=DAY_DIR))
+    invoice = "'in_' || i" if ledger_ids == "in" else "NULL::VARCHAR"
+    con.execute(GEN_SQL.format(n=n, start=START, lake=lake, day=DAY_DIR, prefix=LEDGER_IDS[ledger_ids],
+                               invoice=invoice))
     for table in LAKE_TABLES:
         path = lake / table / DAY_DIR / "data.parquet"
         if not path.exists():
@@ -157,6 +168,10 @@ def _per_file_table(per_file: dict[str, dict[int, float]]) -> str:
     return "\n".join(lines)
 
 
+def _runs(results: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['seconds']:.2f}" for r in results)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000")
@@ -165,6 +180,7 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="3GB")
     ap.add_argument("--child")
     ap.add_argument("--workdir")
+    ap.add_argument("--ledger-ids", default="ch", help="comma list of ch, pi, in (ch is always measured)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     if args.child:
@@ -172,48 +188,69 @@ def main() -> None:
         return
 
     load_start = os.getloadavg()
+    styles = ["ch", *[x for x in args.ledger_ids.split(",") if x and x != "ch"]]
     per_file: dict[str, dict[int, float]] = {}  # SQL file -> size -> median seconds
     lines = ["| balance transactions | ledger entries | discrepancies | engine s (median) | bare join s (median) | "
              "ratio | engine CPU s | bare join CPU s | CPU ratio | engine rows/s | engine peak RSS | "
              "bare join peak RSS | engine runs s | bare join runs s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    id_lines = ["| balance transactions | ledger records charges by | engine s (median) | engine CPU s | "
+                "vs engine on ch_ ids | same discrepancies | engine peak RSS | engine runs s |",
+                "|---:|---|---:|---:|---:|---|---:|---|"]
     for n in (int(s) for s in args.sizes.split(",")):
-        workdir = Path(tempfile.mkdtemp(prefix="bench_reconcile_"))
-        try:
-            t = time.perf_counter()
-            generate(workdir / "lake", n)
-            gen_s = time.perf_counter() - t
-            bares, engines = [], []
-            for _ in range(args.repeat):
-                bares.append(measure("bare", workdir, args.threads, args.memory_limit))
-                engines.append(measure("engine", workdir, args.threads, args.memory_limit))
-            ledger_rows = pq.ParquetFile(workdir / "lake" / "ledger_entries" / DAY_DIR / "data.parquet").metadata.num_rows
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        engine = engines[-1]
-        for b, e in zip(bares, engines, strict=True):
-            print(f"N={n:,}: engine {e['seconds']:.2f}s ({e['peak_rss_mib']:.0f} MiB) kinds={e['kinds']}; "
-                  f"bare {b['seconds']:.2f}s ({b['peak_rss_mib']:.0f} MiB) kinds={b['kinds']}; "
-                  f"ratio {e['seconds'] / b['seconds']:.2f}")
-        engine_s = statistics.median(e["seconds"] for e in engines)
-        bare_s = statistics.median(b["seconds"] for b in bares)
-        engine_rss = max(e["peak_rss_mib"] for e in engines)
-        bare_rss = max(b["peak_rss_mib"] for b in bares)
-        n_disc = sum(engine["kinds"].values())
-        ratio = engine_s / bare_s
-        engine_cpu = statistics.median(e["cpu_seconds"] for e in engines)
-        bare_cpu = statistics.median(b["cpu_seconds"] for b in bares)
-        print(f"N={n:,}: generated in {gen_s:.1f}s; median engine {engine_s:.2f}s, median bare {bare_s:.2f}s, "
-              f"ratio {ratio:.2f} (runs: engine {[round(e['seconds'], 2) for e in engines]}, "
-              f"bare {[round(b['seconds'], 2) for b in bares]})")
-        for name in engines[0]["files"]:
-            per_file.setdefault(name, {})[n] = statistics.median(e["files"][name] for e in engines)
-        engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
-        bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
-        lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
-                     f"{ratio:.2f}× | {engine_cpu:.2f} | {bare_cpu:.2f} | {engine_cpu / bare_cpu:.2f}× | "
-                     f"{n / engine_s:,.0f} | {engine_rss:,.0f} MiB | {bare_rss:,.0f} MiB | "
-                     f"{engine_runs} | {bare_runs} |")
+        by_style: dict[str, list[dict[str, Any]]] = {}
+        for style in styles:
+            workdir = Path(tempfile.mkdtemp(prefix="bench_reconcile_"))
+            try:
+                t = time.perf_counter()
+                generate(workdir / "lake", n, style)
+                gen_s = time.perf_counter() - t
+                bares, engines = [], []
+                for _ in range(args.repeat):
+                    if style == "ch":
+                        bares.append(measure("bare", workdir, args.threads, args.memory_limit))
+                    engines.append(measure("engine", workdir, args.threads, args.memory_limit))
+                ledger_rows = pq.ParquetFile(
+                    workdir / "lake" / "ledger_entries" / DAY_DIR / "data.parquet").metadata.num_rows
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            by_style[style] = engines
+            if style != "ch":
+                base = by_style["ch"]
+                e_s, c_s = statistics.median(e["seconds"] for e in engines), statistics.median(e["cpu_seconds"] for e in engines)
+                same = all(e["kinds"] == base[0]["kinds"] for e in engines)
+                print(f"N={n:,} {style}_ ids: generated in {gen_s:.1f}s; engine {[round(e['seconds'], 2) for e in engines]}"
+                      f" kinds={engines[0]['kinds']} same={same}")
+                id_lines.append(
+                    f"| {n:,} | {LEDGER_IDS[style]} | {e_s:.2f} | {c_s:.2f} | "
+                    f"{e_s / statistics.median(e['seconds'] for e in base):.2f}× | {'yes' if same else 'NO'} | "
+                    f"{max(e['peak_rss_mib'] for e in engines):,.0f} MiB | "
+                    f"{_runs(engines)} |")
+                continue
+            engine = engines[-1]
+            for b, e in zip(bares, engines, strict=True):
+                print(f"N={n:,}: engine {e['seconds']:.2f}s ({e['peak_rss_mib']:.0f} MiB) kinds={e['kinds']}; "
+                      f"bare {b['seconds']:.2f}s ({b['peak_rss_mib']:.0f} MiB) kinds={b['kinds']}; "
+                      f"ratio {e['seconds'] / b['seconds']:.2f}")
+            engine_s = statistics.median(e["seconds"] for e in engines)
+            bare_s = statistics.median(b["seconds"] for b in bares)
+            engine_rss = max(e["peak_rss_mib"] for e in engines)
+            bare_rss = max(b["peak_rss_mib"] for b in bares)
+            n_disc = sum(engine["kinds"].values())
+            ratio = engine_s / bare_s
+            engine_cpu = statistics.median(e["cpu_seconds"] for e in engines)
+            bare_cpu = statistics.median(b["cpu_seconds"] for b in bares)
+            print(f"N={n:,}: generated in {gen_s:.1f}s; median engine {engine_s:.2f}s, median bare {bare_s:.2f}s, "
+                  f"ratio {ratio:.2f} (runs: engine {[round(e['seconds'], 2) for e in engines]}, "
+                  f"bare {[round(b['seconds'], 2) for b in bares]})")
+            for name in engines[0]["files"]:
+                per_file.setdefault(name, {})[n] = statistics.median(e["files"][name] for e in engines)
+            engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
+            bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
+            lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
+                         f"{ratio:.2f}× | {engine_cpu:.2f} | {bare_cpu:.2f} | {engine_cpu / bare_cpu:.2f}× | "
+                         f"{n / engine_s:,.0f} | {engine_rss:,.0f} MiB | {bare_rss:,.0f} MiB | "
+                         f"{engine_runs} | {bare_runs} |")
     body = (
         "Synthetic charges: N balance transactions + N charges (Parquet, raw lake layout) vs ≈N ledger entries "
         "with 0.5% discrepancies (amount changes, missing in ledger, ledger-only ids, duplicates, entries "
@@ -225,11 +262,15 @@ def main() -> None:
         f"RSS = VmHWM, the largest of the runs); the two are run alternately {args.repeat}× and the ratio is of "
         "the medians. *CPU s* is the process's user + system time over the same section (DuckDB's threads "
         "included), median of the runs: on a machine other people load, wall time mostly measures the wait for a "
-        "core, CPU time much less so. Targets (issue 15): engine ≤ 2× the bare join, ≤ 4 GiB at 10M. The machine is shared by several "
-        "engineers, so figures move with their load (see docs/reconciliation.md). Load average (1, 5, 15 min) "
+        "core, CPU time much less so. Targets (issue 15): engine ≤ 2× the bare join, ≤ 4 GiB at 10M. When the "
+        "machine is shared, figures move with the other jobs' load (see docs/reconciliation.md). Load average (1, 5, 15 min) "
         f"at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, at end "
         "{:.2f} {:.2f} {:.2f}.\n\n".format(*os.getloadavg())
         + "\n".join(lines)
+        + ("\n\nThe same account with the ledger recording each charge by another id (every entry then goes "
+           "through key resolution; the bare join cannot match these ids, so the comparison is with the engine on "
+           "ch_ ids in the same run; *same discrepancies* = the same count per kind as on ch_ ids):\n\n"
+           + "\n".join(id_lines) if len(id_lines) > 2 else "")
         + "\n\nSeconds per SQL file inside the engine (median of the engine runs; `cashbook.sql_runner` times "
         "each file; the `staging/recon` files only define views, their scans are paid by the files that read "
         "them):\n\n" + _per_file_table(per_file)
