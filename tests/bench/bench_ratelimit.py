@@ -158,8 +158,7 @@ def main(seconds: int = 20, runs: int = 2, write: bool = True) -> None:
         f" per-user limit); one flooding client (one IP, one user) paced by wrk at {FLOOD_RATE} req/s, 10× the"
         f" per-IP limit (wrk paces each of its {CONNECTIONS} connections; the achieved rates are in the tables)."
         f" Two {seconds} s phases per run: the users alone, then the users during the flood."
-        " The machine (2 cores) was shared with other engineers' jobs while this ran: compare phases within a run,"
-        " not runs.",
+        " When other jobs share the machine's 2 cores, compare phases within a run, not runs.",
         "",
         "| run | load avg (1 min) | clients | requests | req/s | 429 share | p50 ms | p99 ms | 5xx |",
         "|---|---|---|---|---|---|---|---|---|", *rows,

@@ -227,9 +227,9 @@ raw writer's layout; embedded Postgres; a fresh home. Each run is the `warehouse
 `dagster job launch -w workspace.yaml -j warehouse` to the queued run coordinator and executed by
 `dagster-daemon`'s run launcher in its own process: the path the UI's Launchpad and the `warehouse_after_raw`
 sensor take. *Queued → done* is what a user waits for (run created → run finished); *execution* is RUN_START →
-RUN_SUCCESS. One warm-up run first (it publishes the analysts' first copy). **The machine is shared with four
-other engineers' work** (load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on 2 cores), so
-absolute times move with their load; the comparisons are from the same benchmark run.
+RUN_SUCCESS. One warm-up run first (it publishes the analysts' first copy). Load average at start
+{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on 2 cores: when other jobs share the machine, absolute times move with
+their load; the comparisons are from the same benchmark run.
 
 | run | executor | queued → done s | execution s | steps | step processes started | their start-up, total s |
 |---|---|---:|---:|---:|---:|---:|

@@ -404,7 +404,7 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_eve
     lines: list[str] = [
         f"Layout: `cashbook api` as `make api` ships it — 1 uvicorn worker process (uvloop + httptools) answering"
         " requests, 1 `cashbook worker` process (2 threads) beside it processing the inbox, JSON access log lines"
-        f" on. Load tool: {tool_desc}. 2 cores shared with other engineers' jobs (load average below); Postgres"
+        f" on. Load tool: {tool_desc}. 2 cores (load average below: other jobs, if any, share them); Postgres"
         f" synchronous_commit={sync_commit}, fsync={fsync}: every accepted webhook is a durable insert."
         f" {n_requests} requests per endpoint per run, {concurrency} connections, distinct event ids, after 300"
         " warm-up requests each; during the webhook phase the worker books the events as they land."

@@ -41,8 +41,8 @@ def main() -> None:
 | build the wheel + `pip install -c constraints.txt` into a new venv (fixture setup) | {phase.get('setup', 0):.0f} s |
 | simulate, reconcile, migrate, stripe-replay, dagster-home + `dagster asset materialize`, backfill (3 days + warehouse), alerts, token, api (test body) | {phase.get('call', 0):.0f} s |
 
-CPU time of all processes involved: {cpu:.0f} s. Load average (1 min) at start: {load:.2f}; the 2 cores are
-shared with other engineers' jobs, so wall time moves with their load. The install uses pip's normal cache
+CPU time of all processes involved: {cpu:.0f} s. Load average (1 min) at start: {load:.2f} on 2 cores; when
+other jobs share them, wall time moves with their load. The install uses pip's normal cache
 (not disabled; `--no-compile`, so modules compile on first import); where the package index's responses are
 not cached (as on the machine above: `pip cache info` shows 0 HTTP files) every run downloads the wheels.
 """
