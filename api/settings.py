@@ -96,6 +96,9 @@ class ApiSettings(BaseSettings):
     access_log: bool = True  # one JSON `request` line per request (method, route template, status, duration)
     worker_poll_seconds: float = Field(default=0.1, gt=0)  # idle poll; 0.5 s put most of the storm lag in waiting
     worker_batch: int = Field(default=50, ge=1)
+    # `cashbook worker` commits event processing without waiting for the WAL flush unless this is true: the inbox
+    # row is already durable and processing is replayable (api/services/worker.py, worker_connection_options).
+    worker_synchronous_commit: bool = False
     worker_max_attempts: int = Field(default=5, ge=1)
     worker_backoff_seconds: float = Field(default=2.0, ge=0)
     worker_backoff_max_seconds: float = Field(default=3600.0, ge=0)

@@ -53,6 +53,21 @@ class WorkerConfig:
     smtp_from: str = "billing@cashbook.local"
 
 
+def worker_connection_options(synchronous_commit: bool) -> dict[str, str]:
+    """Connection options for the pool of a `cashbook worker` process's webhook threads.
+
+    Their commits don't wait for the WAL flush (`synchronous_commit=off`) unless `synchronous_commit` is set
+    (CASHBOOK_API_WORKER_SYNCHRONOUS_COMMIT). Nothing Stripe sent can be lost that way: the inbox row was committed
+    durably before Stripe got its 200, and an event's effects commit together with its processed mark, so a
+    Postgres crash can only lose the newest commits whole (the WAL is a sequence: any later durable commit, an
+    intake or a billing call, flushes them too); those events are pending again and are booked again with the
+    same ledger entry ids. What can repeat is an outside effect sent after such a commit: a page or an email.
+    Waiting for one flush per event was most of a worker thread's time (docs/BENCHMARKS.md, webhooks).
+    The API process's pool is not affected: its commits stay durable before each response.
+    """
+    return {} if synchronous_commit else {"options": "-c synchronous_commit=off"}
+
+
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Delay before retry number `attempts` (1-based): base·2^(n−1), capped."""
     return min(cap, base * (2 ** max(0, attempts - 1)))

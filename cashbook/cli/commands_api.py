@@ -75,7 +75,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
     from api.gcpolicy import freeze_startup_heap
     from api.main import resolve_database_url, worker_config
     from api.services.admin_jobs import AdminLoop
-    from api.services.worker import Worker
+    from api.services.worker import Worker, worker_connection_options
     from api.settings import ApiSettings
     from cashbook.logs import configure_logging, get_logger
     from cashbook.stripe_gateway import GatewayConfig, StripeGateway
@@ -86,9 +86,12 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
         os.nice(nice)
     s = ApiSettings()
     core = get_settings()
-    with ConnectionPool(resolve_database_url(s, core), min_size=1, max_size=concurrency + 3) as pool:
+    url = resolve_database_url(s, core)
+    with ConnectionPool(url, min_size=1, max_size=3) as pool, \
+            ConnectionPool(url, min_size=1, max_size=concurrency + 1,
+                           kwargs=worker_connection_options(s.worker_synchronous_commit)) as event_pool:
         metrics_server = _serve_metrics(pool, metrics_host, metrics_port) if metrics_port is not None else None
-        workers = [Worker(pool, StripeGateway(GatewayConfig.from_settings(core)), worker_config(s))
+        workers = [Worker(event_pool, StripeGateway(GatewayConfig.from_settings(core)), worker_config(s))
                    for _ in range(concurrency)]
         try:
             if once:

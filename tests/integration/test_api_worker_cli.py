@@ -61,3 +61,18 @@ def test_cli_migrate_token_and_parallel_workers(pg_url: str, tmp_path: Path) -> 
     # the broken event (no currency) was retried with zero backoff until manual review, never booked
     assert statuses.get("manual_review") == 1
     assert sum(counts) >= 151  # every claim counted once across both processes
+
+
+def test_worker_event_pool_commits_without_waiting_for_the_flush_unless_asked(pg_url: str) -> None:
+    """The `cashbook worker` event pool's sessions run with synchronous_commit=off (replayable work); the
+    setting CASHBOOK_API_WORKER_SYNCHRONOUS_COMMIT=true keeps the server's durable default."""
+    from psycopg_pool import ConnectionPool
+
+    from api.services.worker import worker_connection_options
+    from api.settings import ApiSettings
+
+    assert ApiSettings.model_fields["worker_synchronous_commit"].default is False
+    for durable, expected in ((False, "off"), (True, "on")):
+        with ConnectionPool(pg_url, min_size=1, max_size=1, kwargs=worker_connection_options(durable)) as pool, \
+                pool.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == (expected,)
