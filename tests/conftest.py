@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,15 @@ from tests.databases import fresh_database
 from tests.fixture_files import FIXTURES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A pytest started as a background job (`make test &` in a script) inherits SIGINT ignored. Dagster's
+# setup_interrupt_handlers maps SIGTERM to SIGINT's handler, so after the first Dagster test SIGTERM is ignored too,
+# every server a later test starts (localstripe, the replay server, the idempotency proxy) inherits that, and its
+# teardown's terminate() waits 10 s for nothing. Python's own handlers, as in a foreground run:
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
