@@ -31,22 +31,23 @@ def section(text: str, heading: str) -> str:
     return text[start: nxt if nxt != -1 else len(text)]
 
 
-def parse_column_reference(text: str) -> dict[str, dict[str, str]]:
-    """`schema.table` -> {column: meaning}, in document order, from a page holding a "## Column reference"."""
+def _parse_rows(text: str, cell: int) -> dict[str, dict[str, str]]:
+    """`schema.table` -> {column: the row's cell `cell` (1 type, 2 meaning)}, in document order."""
     tables: dict[str, dict[str, str]] = {}
     for part in re.split(r"\n### ", section(text, HEADING))[1:]:
         name = part.splitlines()[0].strip()
-        tables[name] = {col: meaning.strip() for col, _type, meaning in _ROW.findall(part)}
+        tables[name] = {row[0]: row[cell].strip() for row in _ROW.findall(part)}
     return tables
+
+
+def parse_column_reference(text: str) -> dict[str, dict[str, str]]:
+    """`schema.table` -> {column: meaning}, from a page holding a "## Column reference"."""
+    return _parse_rows(text, 2)
 
 
 def parse_column_types(text: str) -> dict[str, dict[str, str]]:
     """`schema.table` -> {column: documented DuckDB type}, like `parse_column_reference`."""
-    tables: dict[str, dict[str, str]] = {}
-    for part in re.split(r"\n### ", section(text, HEADING))[1:]:
-        name = part.splitlines()[0].strip()
-        tables[name] = {col: kind.strip() for col, kind, _meaning in _ROW.findall(part)}
-    return tables
+    return _parse_rows(text, 1)
 
 
 @functools.cache

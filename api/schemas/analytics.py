@@ -38,9 +38,14 @@ class MrrPair(BaseModel):
     running: MrrFigure | None = Field(description="The as-of month; provisional while is_complete is false")
 
 
-class RevenueWindow(BaseModel):
+class DateWindow(BaseModel):
+    """An inclusive range of UTC days; `from` is a Python keyword, hence the alias."""
+
     from_: dt.date = Field(alias="from", serialization_alias="from")
     to: dt.date
+
+
+class RevenueWindow(DateWindow):
     net: int
     gross: int
 
@@ -52,9 +57,7 @@ class NetRevenue(BaseModel):
     change_rate: float | None = Field(description="change ÷ |previous net|; null when the previous net is 0")
 
 
-class SuccessRate(BaseModel):
-    from_: dt.date = Field(alias="from", serialization_alias="from")
-    to: dt.date
+class SuccessRate(DateWindow):
     attempts: int
     succeeded: int
     failed: int

@@ -77,13 +77,12 @@ def report_cmd(
     if stripe is not None:
         from cashbook.marts import build_all
         from cashbook.sources.errors import SourceError
-        from cashbook.sources.export import read_stream
-        from cashbook.sources.registry import STRIPE_STREAMS
+        from cashbook.sources.export import read_export
         from cashbook.warehouse import register_raw_tables
 
         con = duckdb.connect()
         try:
-            register_raw_tables(con, {f"stripe_{s}": read_stream(stripe, s) for s in STRIPE_STREAMS})
+            register_raw_tables(con, read_export(stripe))
         except SourceError as exc:
             typer.secho(str(exc), fg="red", err=True)
             raise typer.Exit(2) from None

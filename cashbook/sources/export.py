@@ -93,6 +93,12 @@ def iter_stream_batches(export_dir: Path, stream: str, *, payout_created: dict[s
             yield batch
 
 
+def read_export(export_dir: Path) -> dict[str, pa.Table]:
+    """Every Stripe stream of an export directory, keyed by its raw lake table (`stripe_<stream>`): what
+    `cashbook report --stripe` and the mart tests register as `raw.*` when there is no lake."""
+    return {f"stripe_{s}": read_stream(export_dir, s) for s in STRIPE_STREAMS}
+
+
 def read_stream(export_dir: Path, stream: str, *, payout_created: dict[str, int] | None = None) -> pa.Table:
     """Read `<stream>.jsonl` into a table with `schema_for(stream)`, sorted like `to_table`.
 

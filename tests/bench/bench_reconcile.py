@@ -245,8 +245,7 @@ def main() -> None:
                   f"bare {[round(b['seconds'], 2) for b in bares]})")
             for name in engines[0]["files"]:
                 per_file.setdefault(name, {})[n] = statistics.median(e["files"][name] for e in engines)
-            engine_runs = ", ".join(f"{e['seconds']:.2f}" for e in engines)
-            bare_runs = ", ".join(f"{b['seconds']:.2f}" for b in bares)
+            engine_runs, bare_runs = _runs(engines), _runs(bares)
             lines.append(f"| {n:,} | {ledger_rows:,} | {n_disc:,} | {engine_s:.2f} | {bare_s:.2f} | "
                          f"{ratio:.2f}× | {engine_cpu:.2f} | {bare_cpu:.2f} | {engine_cpu / bare_cpu:.2f}× | "
                          f"{n / engine_s:,.0f} | {engine_rss:,.0f} MiB | {bare_rss:,.0f} MiB | "

@@ -23,8 +23,7 @@ from cashbook.discrepancy_lifecycle import publish_discrepancies
 from cashbook.marts import MART_TABLES, build_all
 from cashbook.publish import publish_table
 from cashbook.simulator import SimConfig, simulate
-from cashbook.sources.export import read_stream
-from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.export import read_export
 from cashbook.warehouse import register_raw_tables
 from tests.discrepancy_rows import discrepancy, discrepancy_table
 from tests.integration.api_fixtures import JWT_SECRET, ApiFactory
@@ -39,7 +38,7 @@ def marts(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection
     out = tmp_path_factory.mktemp("sim")
     simulate(SimConfig(out=out, customers=80, months=3, seed=13, start=dt.date(2025, 1, 1)))
     con = duckdb.connect()
-    register_raw_tables(con, {f"stripe_{s}": read_stream(out, s) for s in STRIPE_STREAMS})
+    register_raw_tables(con, read_export(out))
     build_all(con)
     return con
 

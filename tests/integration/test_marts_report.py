@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 from cashbook.cli import app
 from cashbook.marts import build_all
 from cashbook.simulator import SimConfig, simulate
-from cashbook.sources.export import read_stream
-from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.export import read_export
 from cashbook.warehouse import register_raw_tables
 
 
@@ -40,7 +39,7 @@ def test_report_from_export(export_dir: Path, cashbook_home: Path) -> None:
     page = page_path.read_text()
 
     con = duckdb.connect()
-    register_raw_tables(con, {f"stripe_{s}": read_stream(export_dir, s) for s in STRIPE_STREAMS})
+    register_raw_tables(con, read_export(export_dir))
     build_all(con)
     mrr = {c: (p, n, e, ct, ch, r, m) for c, p, n, e, ct, ch, r, m in con.execute(
         "SELECT currency, previous_mrr, new_mrr, expansion_mrr, contraction_mrr, churned_mrr, reactivation_mrr, mrr "
@@ -77,7 +76,7 @@ def test_report_rejects_bad_month(export_dir: Path, cashbook_home: Path) -> None
 @pytest.fixture(scope="module")
 def built(export_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    register_raw_tables(con, {f"stripe_{s}": read_stream(export_dir, s) for s in STRIPE_STREAMS})
+    register_raw_tables(con, read_export(export_dir))
     build_all(con)
     return con
 

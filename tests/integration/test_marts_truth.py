@@ -14,8 +14,7 @@ import pytest
 from cashbook.marts import build_all
 from cashbook.marts.invariants import invariant_names, run_invariant
 from cashbook.simulator import SimConfig, simulate
-from cashbook.sources.export import read_stream
-from cashbook.sources.registry import STRIPE_STREAMS
+from cashbook.sources.export import read_export
 from cashbook.warehouse import register_raw_tables
 
 
@@ -29,7 +28,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def con(export_dir: Path) -> duckdb.DuckDBPyConnection:
     c = duckdb.connect()
-    register_raw_tables(c, {f"stripe_{s}": read_stream(export_dir, s) for s in STRIPE_STREAMS})
+    register_raw_tables(c, read_export(export_dir))
     build_all(c)
     return c
 
