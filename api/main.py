@@ -91,6 +91,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     openapi.install(app)
     # first: routes are matched in order, and Stripe's deliveries are the hot path (matching cost ~8% of a webhook)
     app.include_router(webhooks.router)
+    webhooks.install_fast_path(app)  # innermost middleware: Stripe's deliveries skip the router (issue 15)
     app.state.ratelimits = RateLimits.from_settings(api_settings)
     if api_settings.rate_limit_enabled:  # the dependencies check `enabled` themselves
         app.add_middleware(RateLimitMiddleware, limits=app.state.ratelimits)

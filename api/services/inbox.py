@@ -26,7 +26,8 @@ from typing import Any, NamedTuple
 import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from api.problems import Problem
 from cashbook.billing.signature import SignatureError, verify
@@ -51,24 +52,29 @@ class InboxEvent(NamedTuple):
     livemode: bool
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed `limit` (issue 12, defect 4).
+async def read_capped(content_length: str | None, receive: Receive, limit: int) -> bytes:
+    """The raw body from the ASGI `receive`, refused with 413 as soon as it is known to exceed `limit`
+    (issue 12, defect 4).
 
     A declared Content-Length above the limit is refused before one byte is read; a chunked or lying body
     is read in chunks and dropped the moment it passes the limit, so memory per request stays ≤ limit.
+    ASGI-level, not a `Request`: the webhook fast path (api/routes/webhooks.py) has no Starlette request.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
+    if content_length is not None:
+        if not (content_length.isascii() and content_length.isdigit()):
             raise Problem(400, "bad_request", "Content-Length is not a number")
-        if int(declared) > limit:
+        if int(content_length) > limit:
             raise Problem(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body += message.get("body", b"")
         if len(body) > limit:
             raise Problem(413, "payload_too_large", f"webhook bodies are limited to {limit} bytes")
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def parse_verified(payload: bytes, header: str | None, secrets: list[str], tolerance: int) -> InboxEvent:
