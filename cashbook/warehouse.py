@@ -104,8 +104,14 @@ def connect(settings: Settings, *, read_only: bool = False, threads: int | None 
 
 
 def prepare(con: duckdb.DuckDBPyConnection, *, threads: int | None = None, read_only: bool = False) -> None:
-    """Session settings every cashbook connection needs: UTC, schemas."""
+    """Session settings every cashbook connection needs: UTC, schemas, and the Parquet footer cache.
+
+    The lake is one file per table and day (3,650 files for a year of ten tables), and a reconciliation or mart
+    step scans the same files several times: with DuckDB's Parquet metadata cache each footer is read once per
+    process (an entry is re-read when its file's modification time changes). The demo's reconciliation step:
+    2.8–3.2 s instead of 4.3–5.2 s (issue 15 item 1)."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if read_only:

@@ -33,12 +33,12 @@ CODE_SERVER_HELP = ("HOST:PORT of `cashbook dagster code-server` (env CASHBOOK_C
 
 
 # The module behind each Dagster console script, run with this interpreter (scripts beside sys.executable exist
-# only in a virtualenv; see commands_pipeline.python_module).
+# only in a virtualenv; see dagster_runs.python_module).
 MODULES = {"dagster": "dagster", "dagster-webserver": "dagster_webserver", "dagster-daemon": "dagster._daemon"}
 
 
 def _argv(tool: str, *args: str) -> list[str]:
-    from cashbook.cli.commands_pipeline import python_module
+    from cashbook.cli.dagster_runs import python_module
 
     return [*python_module(MODULES[tool]), *args]
 

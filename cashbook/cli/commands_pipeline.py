@@ -5,10 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +15,7 @@ from rich.table import Table
 
 from cashbook.cli import app
 from cashbook.cli.console import console
+from cashbook.cli.dagster_runs import DagsterRuns
 from cashbook.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the CLI starts without importing DuckDB
@@ -27,8 +25,11 @@ RAW_SELECTION = "group:stripe or group:ledger"
 WAREHOUSE_SELECTION = "not (group:stripe or group:ledger)"
 
 
-def prepare_instance(settings: Settings) -> dict[str, str]:
-    """Start Postgres if embedded, write dagster.yaml, run migrations; return the env for Dagster processes."""
+def prepare_instance(settings: Settings, *, pools: bool = True) -> dict[str, str]:
+    """Start Postgres if embedded, write dagster.yaml, run migrations; return the env for Dagster processes.
+
+    `pools=False` leaves the pool limits to the caller's `DagsterRuns` runner, which sets them before its first
+    run: this process then never imports Dagster (2 s on a slow machine, on the demo's critical path)."""
     from cashbook.dagster_instance import dagster_process_env, write_instance_yaml
     from cashbook.db import database_url
 
@@ -40,7 +41,8 @@ def prepare_instance(settings: Settings) -> dict[str, str]:
     # dagster.yaml reads the Postgres password from the environment: this process (init_pools) and every
     # Dagster process started with the returned env.
     os.environ.update(dagster_process_env(url))
-    init_pools(str(settings.dagster_home))
+    if pools:
+        init_pools(str(settings.dagster_home))
     env = dict(os.environ)
     env["CASHBOOK_HOME"] = str(settings.cashbook_home)
     env["DAGSTER_HOME"] = str(settings.dagster_home)
@@ -71,48 +73,11 @@ def init_pools(dagster_home: str) -> None:
                     raise
 
 
-def python_module(module: str) -> list[str]:
-    """argv that runs `module`'s command line with this interpreter.
-
-    Not the console script beside sys.executable: that sibling exists only in a virtualenv (a `--user` or
-    system install puts scripts elsewhere). `-P` keeps the working directory off sys.path, so a folder there
-    named like one of our packages (`api`, `assets`, ...) cannot shadow the installed ones.
-    """
-    return [sys.executable, "-P", "-m", module]
-
-
-def _dagster(args: list[str], env: dict[str, str], log_path: Path) -> None:
-    """Run a dagster CLI command; its event log goes to a file, a failure prints the file's tail."""
-    cmd = [*python_module("dagster"), *args]
-    console.print(f"[dim]$ {shlex.join(['dagster', *args])}[/dim]")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    quiet = dict(env, PYTHONWARNINGS="ignore")  # Dagster's beta/supersession notices are not for end users
-    t0 = time.monotonic()
-    with log_path.open("w") as log, console.status("running through Dagster ..."):
-        proc = subprocess.run(cmd, env=quiet, stdout=log, stderr=subprocess.STDOUT, check=False)
-    text = log_path.read_text(errors="replace")
-    steps = text.count("STEP_START")
-    if proc.returncode != 0:
-        tail = "\n".join(line for line in text.splitlines() if "DEBUG" not in line)[-4000:]
-        console.print(f"[red]dagster exited with {proc.returncode}; full log: {log_path}[/red]\n{tail}")
-        raise typer.Exit(proc.returncode)
-    console.print(f"[green]run succeeded[/green]: {steps} steps in {time.monotonic() - t0:.0f} s (log: {log_path})")
-
-
-# Steps here are short and the DuckDB ones are serialised anyway; in-process avoids a Python start per step.
-IN_PROCESS: dict = {"execution": {"config": {"in_process": {}}}}
-
-
 def materialize(selection: str, env: dict[str, str], partition_range: tuple[str, str] | None = None,
                 *, run_config: dict | None = None, log_name: str = "materialize") -> None:
-    config = {**IN_PROCESS, **(run_config or {})}
-    args = ["asset", "materialize", "-m", "pipelines.definitions", "--select", selection,
-            "--config-json", json.dumps(config)]
-    if partition_range:
-        args += ["--partition-range", f"{partition_range[0]}...{partition_range[1]}"]
-    home = Path(env["CASHBOOK_HOME"])
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    _dagster(args, env, home / "logs" / f"{log_name}-{stamp}.log")
+    """One Dagster run of `selection` in a runner process of its own (commands with several runs share one)."""
+    with DagsterRuns(env) as runs:
+        runs.materialize(selection, partition_range, run_config=run_config, log_name=log_name)
 
 
 @app.command("dagster-home")
@@ -136,10 +101,11 @@ def backfill(
         except ValueError:
             raise typer.BadParameter(f"{value!r} is not YYYY-MM-DD", param_hint=name) from None
     s = get_settings()
-    env = prepare_instance(s)
-    materialize(RAW_SELECTION, env, (start, end), log_name="backfill-raw")
-    if warehouse:
-        materialize(WAREHOUSE_SELECTION, env, log_name="backfill-warehouse")
+    env = prepare_instance(s, pools=False)
+    with DagsterRuns(env) as runs:  # one process loads Dagster and the code location for both runs
+        runs.materialize(RAW_SELECTION, (start, end), log_name="backfill-raw")
+        if warehouse:
+            runs.materialize(WAREHOUSE_SELECTION, log_name="backfill-warehouse")
 
 
 def demo_window(today: dt.date, months: int, first_allowed: dt.date) -> tuple[dt.date, int]:
@@ -209,27 +175,43 @@ def demo(
 ) -> None:
     """Set everything up on embedded defaults and run the whole pipeline on a simulated account."""
     from cashbook.cli.commands_alerts import alerts
-    from cashbook.cli.commands_simulate import simulate_cmd
 
     clock = PhaseClock()
     s = get_settings()
     start, months = demo_window(dt.datetime.now(dt.UTC).date(), months, s.partition_start)
+
+    console.rule("[bold]1/4 Postgres and the Dagster instance")
+    env = prepare_instance(s, pools=False)
+    console.print(f"DAGSTER_HOME={s.dagster_home}")
+    clock.lap("postgres+instance")
+    # The runner loads Dagster and the code location while the account is simulated.
+    with DagsterRuns(env) as runs:
+        truth = _simulate_and_run(runs, s, clock, start, customers, months, seed)
+        runs.finish()  # the runner exits while the summary is printed
+
+        print_summary(s, truth)
+        console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
+        alerts(evaluate=True)
+    clock.lap("summary+alerts")
+    console.print(f"[green]{clock.summary()}[/green]", soft_wrap=True)  # one line, also for tools reading it
+
+
+def _simulate_and_run(runs: DagsterRuns, s: Settings, clock: PhaseClock, start: dt.date, customers: int,
+                      months: int, seed: int) -> dict:
+    """Steps 2-4 of the demo; returns the simulator's truth."""
+    from cashbook.cli.commands_simulate import simulate_cmd
+
     export_dir = s.stripe_export_dir
     assert export_dir is not None
     ledger_dir = s.cashbook_home / "ledger"
     marker = export_dir / ".demo-params"
     params = f"customers={customers} months={months} seed={seed} start={start}"
-
-    console.rule("[bold]1/4 Postgres and the Dagster instance")
-    env = prepare_instance(s)
-    console.print(f"DAGSTER_HOME={s.dagster_home}")
-    clock.lap("postgres+instance")
-
     console.rule("[bold]2/4 Simulated Stripe account and ledger")
     ingest_from = ingest_start(s.lake_dir, start)
     if marker.exists() and marker.read_text() == params and (ledger_dir / "ledger.csv").exists():
         console.print(f"already simulated ({params}); reusing {export_dir}")
     else:
+        runs.warm()  # the runner loads Great Expectations on the other core while the account is simulated
         shutil.rmtree(export_dir, ignore_errors=True)
         simulate_cmd(out=export_dir, customers=customers, months=months, seed=seed, start=start.isoformat())
         ledger_dir.mkdir(parents=True, exist_ok=True)
@@ -243,18 +225,13 @@ def demo(
     console.rule(f"[bold]3/4 Raw ingestion through Dagster, {ingest_from}...{last_day} (one run)")
     if ingest_from < start:
         console.print(f"the lake holds days from {ingest_from}: those before {start} are rewritten empty")
-    materialize(RAW_SELECTION, env, (ingest_from.isoformat(), last_day.isoformat()), log_name="demo-raw")
+    runs.materialize(RAW_SELECTION, (ingest_from.isoformat(), last_day.isoformat()), log_name="demo-raw")
     clock.lap("raw run")
     console.rule(f"[bold]4/4 Warehouse: staging, reconciliation (as of {as_of.isoformat()}), marts, publish")
-    materialize(WAREHOUSE_SELECTION, env, run_config={"ops": {"reconciliation": {"config": {"as_of": truth["as_of"]}}}},
-                log_name="demo-warehouse")
+    runs.materialize(WAREHOUSE_SELECTION, run_config={"ops": {"reconciliation": {"config": {"as_of": truth["as_of"]}}}},
+                     log_name="demo-warehouse")
     clock.lap("warehouse run")
-
-    print_summary(s, truth)
-    console.rule("[bold]Alerts (what the sensors page on; the log sink unless PagerDuty/Slack are configured)")
-    alerts(evaluate=True)
-    clock.lap("summary+alerts")
-    console.print(f"[green]{clock.summary()}[/green]", soft_wrap=True)  # one line, also for tools reading it
+    return truth
 
 
 def truth_check(con: duckdb.DuckDBPyConnection, truth: dict) -> tuple[int, int, int]:

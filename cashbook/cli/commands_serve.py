@@ -42,7 +42,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="interface every 
           api: bool = typer.Option(True, "--api/--no-api", help="also run the billing API and webhook workers")
           ) -> None:
     """Run code server, Dagster webserver and daemon, API workers and webhook workers as separate processes."""
-    from cashbook.cli.commands_pipeline import prepare_instance, python_module
+    from cashbook.cli.commands_pipeline import prepare_instance
+    from cashbook.cli.dagster_runs import python_module
 
     env = prepare_instance(get_settings())  # once, so the children do not race on a fresh database
     cli = python_module("cashbook")

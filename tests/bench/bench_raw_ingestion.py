@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cashbook.cli.commands_pipeline import IN_PROCESS, RAW_SELECTION, demo_window
+from cashbook.cli.commands_pipeline import RAW_SELECTION, demo_window
+from cashbook.cli.dagster_runs import IN_PROCESS
 from cashbook.lake import existing_days, partition_path
 from cashbook.sources.registry import LAKE_TABLES
 from tests.bench import proc
