@@ -4,7 +4,6 @@ both succeed, no DuckDB lock error, and the lake ends up exactly as one run woul
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,8 @@ import duckdb
 import pyarrow.parquet as pq
 
 from cashbook.cli.commands_pipeline import init_pools
-from cashbook.dagster_instance import write_instance_yaml
 from cashbook.lake import partition_path
-from cashbook.settings import load_settings
-from tests.integration.test_raw_ingestion import _ledger, _write_export
+from tests.integration.test_raw_ingestion import pipeline_home
 
 IN_PROCESS = '{"execution": {"config": {"in_process": {}}}}'
 
@@ -33,16 +30,8 @@ def _backfill(env: dict[str, str], start: str, end: str) -> subprocess.Popen:
 
 
 def test_overlapping_backfills_complete_without_lock_errors(tmp_path: Path, fixtures_dir: Path, pg_url: str) -> None:
-    export = tmp_path / "export"
-    _write_export(fixtures_dir, export)
-    ledger_csv = tmp_path / "ledger.csv"
-    _ledger(ledger_csv)
-    home = tmp_path / "home"
-    settings = load_settings(cashbook_home=home, database_url=pg_url)
-    write_instance_yaml(settings, pg_url)
-    init_pools(str(settings.dagster_home))  # what `cashbook backfill` / `make ui` do before any run
-    env = dict(os.environ, CASHBOOK_HOME=str(home), DAGSTER_HOME=str(settings.dagster_home), DATABASE_URL=pg_url,
-               STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(ledger_csv))
+    home, settings, env = pipeline_home(tmp_path, fixtures_dir, pg_url)
+    init_pools(str(settings.dagster_home))  # what `make ui` (and the runner of `cashbook backfill`) do before any run
 
     procs = [_backfill(env, "2025-03-01", "2025-03-03"), _backfill(env, "2025-03-02", "2025-03-04")]
     outputs = [p.communicate(timeout=400)[0] for p in procs]

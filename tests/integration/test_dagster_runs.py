@@ -7,7 +7,6 @@ by the runner itself, and a failed run reported with its log tail without taking
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -17,21 +16,11 @@ import typer
 
 from cashbook.cli.commands_pipeline import RAW_SELECTION, WAREHOUSE_SELECTION
 from cashbook.cli.dagster_runs import DagsterRuns
-from cashbook.dagster_instance import write_instance_yaml
-from cashbook.settings import load_settings
-from tests.integration.test_raw_ingestion import _ledger, _write_export
+from tests.integration.test_raw_ingestion import pipeline_home
 
 
 def test_two_runs_one_process_then_a_failure(tmp_path: Path, fixtures_dir: Path, pg_url: str) -> None:
-    export = tmp_path / "export"
-    _write_export(fixtures_dir, export)
-    ledger_csv = tmp_path / "ledger.csv"
-    _ledger(ledger_csv)
-    home = tmp_path / "home"
-    settings = load_settings(cashbook_home=home, database_url=pg_url)
-    write_instance_yaml(settings, pg_url)  # no init_pools here: the runner sets the pool limits
-    env = dict(os.environ, CASHBOOK_HOME=str(home), DAGSTER_HOME=str(settings.dagster_home), DATABASE_URL=pg_url,
-               STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(ledger_csv))
+    home, settings, env = pipeline_home(tmp_path, fixtures_dir, pg_url)  # no init_pools: the runner sets them
 
     with DagsterRuns(env) as runs:
         pid = runs.proc.pid

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from cashbook.dagster_instance import write_instance_yaml
 from cashbook.lake import partition_path
 from cashbook.settings import Settings, load_settings
 from cashbook.sources.registry import STREAMS, STRIPE_STREAMS
@@ -36,6 +38,21 @@ def _write_export(fixtures_dir: Path, out: Path) -> None:
         (out / f"{stream}.jsonl").write_text("\n".join(lines) + "\n")
     membership = [{"payout": f"{fixtures['payout']['id']}_{i}", "balance_transaction": f"txn_{i}"} for i in (0, 1)]
     (out / "payout_balance_transactions.jsonl").write_text("\n".join(json.dumps(m) for m in membership) + "\n")
+
+
+def pipeline_home(tmp_path: Path, fixtures_dir: Path, pg_url: str) -> tuple[Path, Settings, dict[str, str]]:
+    """A home with the two-day export and ledger above and its dagster.yaml: (home, settings, env for Dagster
+    processes). The pool limits are left to the caller (`init_pools`, or a `DagsterRuns` runner)."""
+    export = tmp_path / "export"
+    _write_export(fixtures_dir, export)
+    ledger_csv = tmp_path / "ledger.csv"
+    _ledger(ledger_csv)
+    home = tmp_path / "home"
+    settings = load_settings(cashbook_home=home, database_url=pg_url)
+    write_instance_yaml(settings, pg_url)
+    env = dict(os.environ, CASHBOOK_HOME=str(home), DAGSTER_HOME=str(settings.dagster_home), DATABASE_URL=pg_url,
+               STRIPE_EXPORT_DIR=str(export), LEDGER_CSV_PATHS=str(ledger_csv))
+    return home, settings, env
 
 
 def _ledger(path: Path) -> None:
