@@ -26,7 +26,6 @@ from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, Sq
 from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
-from sqlalchemy.engine import Engine
 
 # Events per batch write; Dagster's default (0) disables batching. 1,000 keeps one INSERT well under
 # Postgres' parameter limit (7 columns per row) while a year of days is 4 statements per asset.
@@ -35,13 +34,14 @@ DEFAULT_EVENT_BATCH_SIZE = "1000"
 _PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
 
 
-def pooled_engine(engine: Engine, postgres_url: str, token_provider: Any) -> Engine:
+def pooled_engine(engine: Any, postgres_url: str, token_provider: Any) -> Any:
     """The storage's engine with one connection kept open (stock dagster-postgres connects for every event).
 
     A run's process writes a few hundred events and index rows one statement at a time: 877 new connections,
     3.2 s of the demo's warehouse run on a slow machine (issue 15 item 1). Dagster's webserver already does
     this (`optimize_for_webserver`, pool_size 1); the same settings here, for every process that loads the
-    instance. Connections are checked before use, so one the server dropped is replaced, not failed on."""
+    instance. Connections are checked before use, so one the server dropped is replaced, not failed on.
+    `engine` is the storage's SQLAlchemy engine (typed `Any`: SQLAlchemy reaches us only through dagster-postgres)."""
     kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_size": 1, "max_overflow": 10,
                               "pool_recycle": 3600, "pool_pre_ping": True}
     options = engine.url.query.get("options")
