@@ -19,6 +19,7 @@ import dagster as dg
 import pyarrow as pa
 
 from cashbook.lake import LakeError, LakeStager, StagedWindow
+from cashbook.quality.validate import warm_up
 from cashbook.sources.export_stage import StreamStageError, default_workers, stage_export_streams
 from cashbook.sources.streams import lake_schema
 
@@ -42,7 +43,7 @@ class WindowWriter:
         # blocking checks that run right after this step, in this process (seconds of imports otherwise spent
         # on their own). Joined before anything else happens here, so no other import runs alongside.
         workers = default_workers(Path(export_dir), streams)
-        warm = threading.Thread(target=_warm_quality_checks, name="gx-warm-up", daemon=True)
+        warm = threading.Thread(target=warm_up, name="gx-warm-up", daemon=True)
         if workers > 1:
             warm.start()
         try:
@@ -55,15 +56,6 @@ class WindowWriter:
             if warm.is_alive():
                 warm.join()
         return {stream: self.stager.adopt(window) for stream, window in staged.items()}
-
-
-def _warm_quality_checks() -> None:
-    try:
-        from cashbook.quality.validate import warm_up
-
-        warm_up()
-    except Exception:  # the check itself will import GX again and report what is wrong
-        pass
 
 
 @contextmanager

@@ -45,15 +45,6 @@ def _load() -> None:
     init_pools(os.environ["DAGSTER_HOME"])  # the pool limits, before any run (the caller left them to us)
 
 
-def _warm_quality_checks() -> None:
-    try:
-        from cashbook.quality.validate import warm_up
-
-        warm_up()
-    except Exception:  # the check itself will import GX again and report what is wrong
-        pass
-
-
 def run_one(args: list[str]) -> bool:
     from dagster._cli.asset import asset_materialize_command
 
@@ -76,7 +67,9 @@ def main() -> None:
             continue
         spec = json.loads(line)
         if spec.get("warm"):
-            _warm_quality_checks()
+            from cashbook.quality.validate import warm_up
+
+            warm_up()
             continue
         name = str(spec["name"])
         _say(f"start {name}")

@@ -73,13 +73,6 @@ def init_pools(dagster_home: str) -> None:
                     raise
 
 
-def materialize(selection: str, env: dict[str, str], partition_range: tuple[str, str] | None = None,
-                *, run_config: dict | None = None, log_name: str = "materialize") -> None:
-    """One Dagster run of `selection` in a runner process of its own (commands with several runs share one)."""
-    with DagsterRuns(env) as runs:
-        runs.materialize(selection, partition_range, run_config=run_config, log_name=log_name)
-
-
 @app.command("dagster-home")
 def dagster_home() -> None:
     """Prepare the Dagster instance (Postgres storage, queued runs, duckdb pool) and print DAGSTER_HOME."""

@@ -89,9 +89,14 @@ def _get_context() -> Any:
 
 
 def warm_up() -> None:
-    """Import GX and build the context now (a few seconds, once per process), e.g. while waiting on other work."""
-    with _lock:
-        _get_context()
+    """Import GX and build the context now (a few seconds, once per process), e.g. while waiting on other work.
+
+    Never raises: a GX that cannot load is reported by the first check that uses it, with its real error."""
+    try:
+        with _lock:
+            _get_context()
+    except Exception:
+        pass
 
 
 def _plain(v: Any) -> Any:
