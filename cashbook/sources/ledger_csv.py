@@ -159,8 +159,8 @@ _AMOUNT_PARTS = r"^(?P<sign>[+-]?)(?P<whole>[0-9]{1,15})(?:\.(?P<frac>[0-9]{1,18
 _TRIMMED = ("entry_id", "occurred_at", "type", "amount", "currency", "stripe_id", "customer_id")
 _KNOWN = pa.array(sorted(KNOWN_CURRENCIES), pa.string())
 # Arrow parses 1 MiB blocks by default: a million-row ledger came back as 128 chunks, and the lake writer gathers
-# each day from every chunk holding some of its rows (an API-written ledger is not in day order). 8 MiB blocks
-# still parse on every core and give a sixteenth of the chunks: 0.8 s less CPU per million rows written.
+# each day with one take per chunk holding some of its rows (a ledger is not in day order). 8 MiB blocks still
+# parse on every core and give a sixteenth of the chunks (staging a million rows: 5.8 -> 5.5 CPU s).
 BLOCK_BYTES = 8 << 20
 
 
