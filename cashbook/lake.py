@@ -91,7 +91,13 @@ def _make_durable(files: list[Path], pool: ThreadPoolExecutor | None) -> None:
     files, and each fsync waited for its own journal commit (the demo's raw step spent 1.5 of its 10 s of
     staging there). Where there is no `syncfs`, each file is fsynced as before. A failure raises, and
     `LakeStager.commit` then discards everything staged: nothing is renamed."""
-    if not files or _syncfs(files[0].parent):
+    if not files:
+        return
+    # One flush per file system the files are on (a table folder may be a mount of its own).
+    per_device: dict[int, Path] = {}
+    for folder in {f.parent for f in files}:
+        per_device.setdefault(os.stat(folder).st_dev, folder)
+    if all([_syncfs(folder) for folder in per_device.values()]):
         return
     if pool is None or len(files) == 1:
         for f in files:
