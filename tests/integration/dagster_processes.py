@@ -40,9 +40,10 @@ def with_password(url: str, password: str) -> tuple[str, str]:
     userinfo, at, hostport = parts.netloc.rpartition("@")
     if not at:
         userinfo, hostport = "postgres", parts.netloc
-    if ":" in userinfo:
-        return url, userinfo.split(":", 1)[1]
-    netloc = f"{userinfo}:{password}@{hostport}"
+    user, _, existing = userinfo.partition(":")
+    if existing:
+        return url, existing
+    netloc = f"{user}:{password}@{hostport}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), password
 
 
