@@ -26,7 +26,7 @@ import itertools
 import logging
 import random
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -183,8 +183,9 @@ class StripeApiSource:
             return self._memberships({d: _day_bounds(d) for d in days})
         windows = [self._window(stream, d, *_day_bounds(d)) for d in days]
         rows = _PrebuiltRows.for_stream(stream)
-        objs = self._run(windows, rows=rows)
-        return {d: self._table(stream, objs.get(d, {}).values(), rows.table(d) if rows else None) for d in days}
+        tables = self._day_tables(stream, rows)
+        objs = self._run(windows, rows=rows, finish=tables.finish)
+        return {d: tables.get(d, objs.get(d, {})) for d in days}
 
     def read_days_expanded(self, days: list[dt.date]) -> tuple[dict[dt.date, pa.Table], dict[str, list[Obj]]]:
         """Balance transactions per day plus their sources, in one pass (`expand[]=data.source`).
@@ -200,10 +201,13 @@ class StripeApiSource:
                            params=(("expand", ["data.source"]),)) for d in days]
         sources: dict[str, dict[str, Obj]] = {s: {} for s in BALANCE_SOURCE_STREAMS.values()}
         rows = _PrebuiltRows.for_stream("balance_transactions")
-        objs = self._run(windows, sources=sources, rows=rows)
-        tables = {d: self._table("balance_transactions", objs.get(d, {}).values(), rows.table(d) if rows else None)
-                  for d in days}
-        return tables, {s: list(v.values()) for s, v in sources.items()}
+        tables = self._day_tables("balance_transactions", rows)
+        objs = self._run(windows, sources=sources, rows=rows, finish=tables.finish)
+        return ({d: tables.get(d, objs.get(d, {})) for d in days},
+                {s: list(v.values()) for s, v in sources.items()})
+
+    def _day_tables(self, stream: str, rows: _PrebuiltRows | None) -> _DayTables:
+        return _DayTables(lambda objs, key: self._table(stream, objs.values(), rows.table(key) if rows else None))
 
     def list_objects(self, stream: str, start: dt.datetime, end: dt.datetime) -> list[Obj]:
         """Plain objects created in [start, end) (e.g. events), fetched as concurrent day windows."""
@@ -258,13 +262,16 @@ class StripeApiSource:
             return w2, page
 
     def _run(self, windows: list[_Window], sources: dict[str, dict[str, Obj]] | None = None,
-             rows: _PrebuiltRows | None = None) -> dict[Any, dict[str, Obj]]:
+             rows: _PrebuiltRows | None = None,
+             finish: Callable[[Any, dict[str, Obj]], None] | None = None) -> dict[Any, dict[str, Obj]]:
         """Fetch every window to exhaustion; returns key -> id -> object.
 
-        With `rows`, each kept object is also turned into its table row as its page arrives, so that work
-        overlaps the waiting on the network instead of following it.
+        With `rows`, each kept object is also turned into its table row as its page arrives, and `finish(key,
+        objects)` is called as soon as a key's last window (splits included) is read, so that work overlaps
+        the waiting on the network for the other keys instead of following the last response.
         """
         results: dict[Any, dict[str, Obj]] = {w.key: {} for w in windows}
+        open_windows = Counter(w.key for w in windows)
         queue: deque[_Window] = deque(windows)
         inflight: dict[Future[tuple[_Window, Obj]], _Window] = {}
         with gc_paused(), ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="stripe-api") as pool:
@@ -279,7 +286,11 @@ class StripeApiSource:
                         w, page = fut.result()
                         nxt = self._absorb(w, page, results[w.key], sources, rows)
                         idle = 2 * self.max_workers - len(queue) - len(inflight)
-                        queue.extend(self._maybe_split(w, page, nxt, idle) if nxt else [])
+                        following = self._maybe_split(w, page, nxt, idle) if nxt else []
+                        queue.extend(following)
+                        open_windows[w.key] += len(following) - 1
+                        if finish is not None and open_windows[w.key] == 0:
+                            finish(w.key, results[w.key])
                         if self.progress:
                             self.progress(self.stats)
             except BaseException:
@@ -474,6 +485,22 @@ def _limited_session(source: StripeApiSource, connections: int) -> requests.Sess
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class _DayTables:
+    """The finished table of each key, built by `build(objects, key)` when `_run` reports the key complete."""
+
+    def __init__(self, build: Callable[[dict[str, Obj], Any], pa.Table]) -> None:
+        self.build = build
+        self.tables: dict[Any, pa.Table] = {}
+
+    def finish(self, key: Any, objs: dict[str, Obj]) -> None:
+        self.tables[key] = self.build(objs, key)
+
+    def get(self, key: Any, objs: dict[str, Obj]) -> pa.Table:
+        """The key's table; one `_run` never finished (it read no window of it) is built now."""
+        table = self.tables.get(key)
+        return table if table is not None else self.build(objs, key)
 
 
 class _PrebuiltRows:

@@ -19,7 +19,7 @@ from cashbook.sources.export import read_stream
 from cashbook.sources.ratelimit import TokenBucket
 from cashbook.sources.registry import STRIPE_STREAMS
 from cashbook.sources.streams import time_column, to_row, utc_day
-from cashbook.sources.stripe_api import StripeApiError, StripeApiSource
+from cashbook.sources.stripe_api import StripeApiError, StripeApiSource, _day_bounds
 from cashbook.sources.stripe_refresh import EventGapError, backfill_command, check_event_gap, plan_refresh
 
 START = dt.date(2026, 1, 1)
@@ -75,6 +75,21 @@ def test_big_day_is_split_into_parallel_sub_windows(export_dir: Path, server: Re
     assert src.stats.duplicates == 0
     assert _digest(table.to_pylist()) == _per_day(_export_table(export_dir, "balance_transactions"),
                                                   "balance_transactions")[day]
+
+
+def test_each_day_is_finished_once_when_its_last_window_is_read(export_dir: Path, server: ReplayServer) -> None:
+    """Days are turned into tables as they complete (splits included), not all after the last response."""
+    src = StripeApiSource("sk_test_finish", server.url, rate_limit=200, max_workers=3, split_min_pages=2)
+    finished: list[tuple[dt.date, int, int]] = []  # (day, objects, pages read so far)
+    windows = [src._window("balance_transactions", d, *_day_bounds(d)) for d in DAYS]
+    objs = src._run(windows, finish=lambda key, bucket: finished.append((key, len(bucket), src.stats.pages)))
+    assert src.stats.splits >= 1
+    assert sorted(d for d, _, _ in finished) == DAYS  # every day exactly once
+    assert all(n == len(objs[d]) for d, n, _ in finished)  # with all of its objects
+    assert finished[0][2] < src.stats.pages  # the first day was done while others were still being read
+    tables = src.read_days("balance_transactions", DAYS)
+    expected = _per_day(_export_table(export_dir, "balance_transactions"), "balance_transactions")
+    assert {d: _digest(t.to_pylist()) for d, t in tables.items()} == {d: expected[d] for d in DAYS}
 
 
 def test_read_range_spans_days(export_dir: Path, server: ReplayServer) -> None:
