@@ -290,7 +290,7 @@ def gc_paused() -> Iterator[None]:
 
     What a pause allocated and kept (an API fetch's objects: ~3M containers for 100,000 balance transactions with
     their charges) is then all in the youngest generation, and the first young collections after the pause walked
-    it whole: 0.5-0.9 s after the last response of the API benchmark, 2 % of its run. So the survivors are handed to
+    it whole: 0.3-0.5 s after the last response of the API benchmark, about 1 % of its run. So the survivors are handed to
     the oldest generation in one step (`freeze` + `unfreeze`: two list splices, no traversal), where only a full
     collection looks at them, as it would at any long-lived data; cyclic garbage among them is still found there.
     Skipped when something else froze objects (the API's startup heap, api/gcpolicy.py): `unfreeze` would undo that.

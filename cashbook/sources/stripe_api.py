@@ -164,9 +164,7 @@ class StripeApiSource:
         s, e = _ts(start), _ts(end)
         if stream == "payout_balance_transactions":
             return self._memberships({"range": (s, e)})["range"]
-        rows = _PrebuiltRows.for_stream(stream)
-        objs = self._run([self._window(stream, "range", s, e)], rows=rows)
-        return self._table(stream, objs.get("range", {}).values(), rows.table("range") if rows else None)
+        return self._tables(stream, [self._window(stream, "range", s, e)])["range"]
 
     def metadata(self) -> dict[str, Any]:
         """What the run cost (`StripeReader`): requests, pages, objects, retries, waits, the first warnings."""
@@ -181,11 +179,8 @@ class StripeApiSource:
         days = sorted(set(days))
         if stream == "payout_balance_transactions":
             return self._memberships({d: _day_bounds(d) for d in days})
-        windows = [self._window(stream, d, *_day_bounds(d)) for d in days]
-        rows = _PrebuiltRows.for_stream(stream)
-        tables = self._day_tables(stream, rows)
-        objs = self._run(windows, rows=rows, finish=tables.finish)
-        return {d: tables.get(d, objs.get(d, {})) for d in days}
+        tables = self._tables(stream, [self._window(stream, d, *_day_bounds(d)) for d in days])
+        return {d: tables[d] for d in days}
 
     def read_days_expanded(self, days: list[dt.date]) -> tuple[dict[dt.date, pa.Table], dict[str, list[Obj]]]:
         """Balance transactions per day plus their sources, in one pass (`expand[]=data.source`).
@@ -200,14 +195,20 @@ class StripeApiSource:
         windows = [replace(self._window("balance_transactions", d, *_day_bounds(d)),
                            params=(("expand", ["data.source"]),)) for d in days]
         sources: dict[str, dict[str, Obj]] = {s: {} for s in BALANCE_SOURCE_STREAMS.values()}
-        rows = _PrebuiltRows.for_stream("balance_transactions")
-        tables = self._day_tables("balance_transactions", rows)
-        objs = self._run(windows, sources=sources, rows=rows, finish=tables.finish)
-        return ({d: tables.get(d, objs.get(d, {})) for d in days},
-                {s: list(v.values()) for s, v in sources.items()})
+        tables = self._tables("balance_transactions", windows, sources)
+        return {d: tables[d] for d in days}, {s: list(v.values()) for s, v in sources.items()}
 
-    def _day_tables(self, stream: str, rows: _PrebuiltRows | None) -> _DayTables:
-        return _DayTables(lambda objs, key: self._table(stream, objs.values(), rows.table(key) if rows else None))
+    def _tables(self, stream: str, windows: list[_Window],
+                sources: dict[str, dict[str, Obj]] | None = None) -> dict[Any, pa.Table]:
+        """Fetch `windows`; one table per window key, each built as soon as that key's last window is read."""
+        rows = _PrebuiltRows.for_stream(stream)
+        tables: dict[Any, pa.Table] = {}
+
+        def finish(key: Any, objs: dict[str, Obj]) -> None:
+            tables[key] = self._table(stream, objs.values(), rows.table(key) if rows else None)
+
+        self._run(windows, sources=sources, rows=rows, finish=finish)
+        return tables
 
     def list_objects(self, stream: str, start: dt.datetime, end: dt.datetime) -> list[Obj]:
         """Plain objects created in [start, end) (e.g. events), fetched as concurrent day windows."""
@@ -485,22 +486,6 @@ def _limited_session(source: StripeApiSource, connections: int) -> requests.Sess
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-class _DayTables:
-    """The finished table of each key, built by `build(objects, key)` when `_run` reports the key complete."""
-
-    def __init__(self, build: Callable[[dict[str, Obj], Any], pa.Table]) -> None:
-        self.build = build
-        self.tables: dict[Any, pa.Table] = {}
-
-    def finish(self, key: Any, objs: dict[str, Obj]) -> None:
-        self.tables[key] = self.build(objs, key)
-
-    def get(self, key: Any, objs: dict[str, Obj]) -> pa.Table:
-        """The key's table; one `_run` never finished (it read no window of it) is built now."""
-        table = self.tables.get(key)
-        return table if table is not None else self.build(objs, key)
 
 
 class _PrebuiltRows:
