@@ -26,7 +26,7 @@ from cashbook.stripe_gateway import GatewayConfig, StripeGateway
 
 
 def worker_config(s: ApiSettings) -> WorkerConfig:
-    return WorkerConfig(batch=s.worker_batch, max_attempts=s.worker_max_attempts,
+    return WorkerConfig(batch=s.worker_batch, claim=s.worker_claim, max_attempts=s.worker_max_attempts,
                         backoff_seconds=s.worker_backoff_seconds, backoff_max_seconds=s.worker_backoff_max_seconds,
                         smtp_host=s.smtp_host, smtp_port=s.smtp_port, smtp_from=s.smtp_from)
 

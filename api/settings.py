@@ -96,6 +96,8 @@ class ApiSettings(BaseSettings):
     access_log: bool = True  # one JSON `request` line per request (method, route template, status, duration)
     worker_poll_seconds: float = Field(default=0.1, gt=0)  # idle poll; 0.5 s put most of the storm lag in waiting
     worker_batch: int = Field(default=50, ge=1)
+    # events claimed and committed together (api/services/worker.py, process_claimed); 1 = one per transaction
+    worker_claim: int = Field(default=8, ge=1)
     # `cashbook worker` commits event processing without waiting for the WAL flush unless this is true: the inbox
     # row is already durable and processing is replayable (api/services/worker.py, worker_connection_options).
     worker_synchronous_commit: bool = False

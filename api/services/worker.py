@@ -1,12 +1,13 @@
 """Processes the webhook inbox and the email outbox.
 
-One event per transaction: claim with `FOR UPDATE SKIP LOCKED` (several workers never take the same
-event), run the handler inside a savepoint, mark the event processed in the same transaction, so an
-effect and its "processed" mark commit together or not at all. A failing handler is retried with
-exponential backoff; after `max_attempts` failures the event goes to `manual_review` with its error.
-A `state.ManualReview` (an amount mismatch, or a PaymentIntent of ours without a payment_attempts row) is
-not transient (Stripe's object will not change on retry): it goes to `manual_review` on its first attempt,
-an alert row is written in the same transaction, and on-call is paged once that commits.
+A few events per transaction (`claim`, CASHBOOK_API_WORKER_CLAIM): claim them with `FOR UPDATE SKIP LOCKED`
+(several workers never take the same event), run each handler inside its own savepoint, mark each event
+processed in the same transaction, so an effect and its "processed" mark commit together or not at all.
+A failing handler is retried with exponential backoff; after `max_attempts` failures the event goes to
+`manual_review` with its error. A `state.ManualReview` (an amount mismatch, or a PaymentIntent of ours
+without a payment_attempts row) is not transient (Stripe's object will not change on retry): it goes to
+`manual_review` on its first attempt, an alert row is written in the same transaction, and on-call is paged
+once that commits.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _log = get_logger("cashbook.worker")
 
 CLAIM_SQL = (
     "SELECT id, payload, attempts, request_id FROM webhook_events WHERE status IN ('pending', 'failed')"
-    " AND next_attempt_at <= now() ORDER BY created, received_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+    " AND next_attempt_at <= now() ORDER BY created, received_at LIMIT %s FOR UPDATE SKIP LOCKED"
 )
 CLAIM_ONE_SQL = (
     "SELECT id, payload, attempts, request_id FROM webhook_events WHERE id = %s AND status IN ('pending', 'failed')"
@@ -45,6 +46,7 @@ OUTCOME_LABEL = {"manual_review": "parked"}  # the metric says what happened to 
 @dataclass(frozen=True)
 class WorkerConfig:
     batch: int = 50
+    claim: int = 8  # events per transaction (process_claimed)
     max_attempts: int = 5
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 3600.0
@@ -73,88 +75,129 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
+@dataclass
+class _Handled:
+    """What handling one claimed event left to do once its transaction has ended."""
+
+    event_id: str
+    fields: dict[str, str]  # the log context of its processing (request id, event id, type)
+    started: float
+    done: tuple[str, str, int] | None = None  # (type, outcome, attempts): to count and log after the commit
+    page: str | None = None  # the dedup key of an alert to page after the commit
+    need: NeedsStripe | None = None  # nothing changed: fetch with no connection held, then handle it again
+    alone: bool = False  # nothing changed: handle it again in a transaction of its own (a lock conflict)
+
+
 class Worker:
     def __init__(self, pool: ConnectionPool, gateway: StripeGateway | None, config: WorkerConfig,
                  pager: Pager | None = None) -> None:
         self.pool, self.config = pool, config
         self.ctx = HandlerContext(gateway)
         self.pager = pager or Pager.from_env()
-        self._done: tuple[str, str, int] | None = None  # (type, outcome, attempts) of the last committed event
 
     def process_one(self) -> bool:
-        """Process at most one due event; False when none is due.
+        """Process at most one due event in its own transaction; False when none is due."""
+        return self.process_claimed(1) > 0
 
-        Runs in a copy of the caller's context: the event's request id, id and type are bound to every log line
-        of its processing (Stripe fetch and paging included) and dropped afterwards."""
-        return contextvars.copy_context().run(self._process_one_logged)
+    def process_claimed(self, limit: int) -> int:
+        """Claim up to `limit` due events and process them in one transaction, each in its own savepoint.
 
-    def _process_one_logged(self) -> bool:
-        started = time.perf_counter()
-        self._done = None
-        result = self._process_one(None, HandlerContext(self.ctx.gateway))
-        if isinstance(result, tuple):  # fetch with no connection held, then run the handler again
-            event_id, need = result
-            ctx = HandlerContext(self.ctx.gateway)
-            fetch_error: Exception | None = None
-            try:
-                ctx.prefetched[need.key] = need.fetch(self.ctx.gateway)  # type: ignore[arg-type]
-            except Exception as exc:
-                fetch_error = exc
-            result = self._process_one(event_id, ctx, fetch_error)
-        done = self._done
-        self._done = None
-        if done is not None:  # the transaction committed: count and log what it did
-            event_type, outcome, attempts = done
+        Why several per transaction: each event cost a BEGIN, a claim and a COMMIT besides its own statements
+        (about a third of a worker's round trips to Postgres), and the storm's processing lag is bounded by how
+        many events the worker threads book per second (docs/BENCHMARKS.md, webhooks). An event's effects and
+        its processed mark still commit together or not at all; a handler that fails rolls back to its savepoint
+        and the event is marked failed in the same transaction, so one bad event never undoes the others. An
+        event whose handler needs Stripe is left as it was and handled again, alone, after the commit (no Stripe
+        call inside a transaction). So is one whose handler lost a deadlock: a batch holds the object locks of
+        the events it already handled until it commits, so two threads' batches can wait on each other where
+        single events could not; the loser is handled alone, not counted as a failed attempt. Counting,
+        logging and paging happen only after the commit.
+        """
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.execute(CLAIM_SQL, (limit,)).fetchall()
+            handled = [contextvars.copy_context().run(self._handle, conn, row, HandlerContext(self.ctx.gateway),
+                                                      None, len(rows) > 1)
+                       for row in rows]
+        for item in handled:
+            contextvars.copy_context().run(self._after_commit, item)
+        return len(rows)
+
+    def _after_commit(self, item: _Handled) -> None:
+        structlog.contextvars.bind_contextvars(**item.fields)
+        if item.need is not None or item.alone:
+            item = self._handle_alone(item)
+        if item.done is not None:
+            event_type, outcome, attempts = item.done
             label = OUTCOME_LABEL.get(outcome, outcome)
             metrics.EVENTS.labels(event_type, label).inc()
-            metrics.EVENT_SECONDS.labels(event_type).observe(time.perf_counter() - started)
-            fields = {"outcome": outcome, "attempts": attempts,
-                      "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+            elapsed = time.perf_counter() - item.started
+            metrics.EVENT_SECONDS.labels(event_type).observe(elapsed)
+            fields = {"outcome": outcome, "attempts": attempts, "duration_ms": round(elapsed * 1000, 2)}
             if label in ("processed", "ignored"):  # one line per event: the cheap path (cashbook/logs.py)
                 info_line("cashbook.worker", "webhook event " + label, **fields)
             else:
                 _log.warning("webhook event " + label, **fields)
-        if isinstance(result, str):
-            self.pager.deliver(self.pool, result)
-            return True
-        return bool(result)
+        if item.page is not None:
+            self.pager.deliver(self.pool, item.page)
 
-    def _process_one(self, event_id: str | None, ctx: HandlerContext,
-                     fetch_error: Exception | None = None) -> bool | str | tuple[str, NeedsStripe]:
-        """True/False as `process_one`; the dedup key of an alert to page once the transaction committed; or
-        (event id, the handler's `NeedsStripe`) — nothing changed, the event stays due — for the caller to fetch."""
-        with self.pool.connection() as conn, conn.transaction():
-            if event_id is None:
-                row = conn.execute(CLAIM_SQL).fetchone()
-            else:
-                row = conn.execute(CLAIM_ONE_SQL, (event_id,)).fetchone()
-            if row is None:
-                return False
-            event_id, event, attempts, request_id = row
-            # every line from here on (handlers, ledger, Stripe, paging) carries the delivery's request id
-            structlog.contextvars.bind_contextvars(**{k: v for k, v in (
-                ("request_id", request_id), ("event_id", event_id), ("event_type", event.get("type")))
-                if v is not None})
+    def _handle_alone(self, item: _Handled) -> _Handled:
+        """Fetch what the handler asked for (if it did) with no connection held, then claim the event again and
+        handle it in a transaction of its own."""
+        ctx = HandlerContext(self.ctx.gateway)
+        fetch_error: Exception | None = None
+        if item.need is not None:
             try:
-                if fetch_error is not None:
-                    raise fetch_error
-                with conn.transaction():
-                    outcome = dispatch(conn, event, ctx)
-            except NeedsStripe as need:
-                if not ctx.prefetched:
-                    return event_id, need
-                return self._failed(conn, event_id, event, attempts,
-                                    RuntimeError(f"handler asked Stripe twice ({need.key})"))
+                ctx.prefetched[item.need.key] = item.need.fetch(self.ctx.gateway)  # type: ignore[arg-type]
             except Exception as exc:
-                return self._failed(conn, event_id, event, attempts, exc)
-            conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
-                         " processed_at = now() WHERE id = %s", (outcome, event_id))
-        self._done = (str(event.get("type")), outcome, attempts + 1)
-        return True
+                fetch_error = exc
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(CLAIM_ONE_SQL, (item.event_id,)).fetchone()
+            if row is None:  # another worker took it meanwhile, or it is no longer due
+                return _Handled(item.event_id, item.fields, item.started)
+            again = self._handle(conn, row, ctx, fetch_error)
+        again.started = item.started
+        return again
 
-    def _failed(self, conn: psycopg.Connection, event_id: str, event: dict, attempts: int,
-                exc: Exception) -> bool | str:
-        """Record a failed attempt (backoff, or manual_review); the alert to page for a ManualReview."""
+    def _handle(self, conn: psycopg.Connection, row: tuple, ctx: HandlerContext,
+                fetch_error: Exception | None = None, batched: bool = False) -> _Handled:
+        """Run one claimed event's handler in a savepoint and record its outcome, inside the caller's transaction.
+
+        Runs in a copy of the caller's context: the event's request id, id and type are bound to every log line
+        of its processing (Stripe fetch and paging included) and dropped afterwards."""
+        event_id, event, attempts, request_id = row
+        # every line from here on (handlers, ledger, Stripe, paging) carries the delivery's request id
+        fields = {k: v for k, v in (("request_id", request_id), ("event_id", event_id),
+                                    ("event_type", event.get("type"))) if v is not None}
+        structlog.contextvars.bind_contextvars(**fields)
+        item = _Handled(event_id, fields, time.perf_counter())
+        try:
+            if fetch_error is not None:
+                raise fetch_error
+            with conn.transaction():
+                outcome = dispatch(conn, event, ctx)
+        except NeedsStripe as need:
+            if not ctx.prefetched:
+                item.need = need
+                return item
+            return self._failed(conn, item, event, attempts, RuntimeError(f"handler asked Stripe twice ({need.key})"))
+        except psycopg.errors.DeadlockDetected as exc:
+            if not batched:  # alone, a deadlock is an ordinary failed attempt, retried after its backoff
+                return self._failed(conn, item, event, attempts, exc)
+            # the savepoint is rolled back and the batch's other events go on; this one is handled after the commit
+            _log.info("webhook event deferred after a deadlock: it will be handled alone")
+            item.alone = True
+            return item
+        except Exception as exc:
+            return self._failed(conn, item, event, attempts, exc)
+        # clock_timestamp(), not now(): with several events per transaction now() is when the claim began
+        conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
+                     " processed_at = clock_timestamp() WHERE id = %s", (outcome, event_id))
+        item.done = (str(event.get("type")), outcome, attempts + 1)
+        return item
+
+    def _failed(self, conn: psycopg.Connection, item: _Handled, event: dict, attempts: int,
+                exc: Exception) -> _Handled:
+        """Record a failed attempt (backoff, or manual_review), and the alert to page for a ManualReview."""
         attempts += 1
         review = isinstance(exc, state.ManualReview)
         final = attempts >= self.config.max_attempts or review
@@ -163,21 +206,24 @@ class Worker:
         conn.execute(
             "UPDATE webhook_events SET status = %s, attempts = %s, last_error = %s,"
             " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-            ("manual_review" if final else "failed", attempts, message[:2000], delay, event_id))
-        state.log_error(conn, "webhook_worker", message, {"event_id": event_id, "attempts": attempts,
+            ("manual_review" if final else "failed", attempts, message[:2000], delay, item.event_id))
+        state.log_error(conn, "webhook_worker", message, {"event_id": item.event_id, "attempts": attempts,
                                                           "type": event.get("type")})
-        self._done = (str(event.get("type")), "manual_review" if final else "failed", attempts)
+        item.done = (str(event.get("type")), "manual_review" if final else "failed", attempts)
         _log.warning("webhook handler failed", attempts=attempts, final=final, error=message[:500])
         if review:
-            key = self.pager.record(conn, event_id, f"Payment needs manual review ({event.get('type')}"
-                                                    f" {event_id}): {message}")
-            return key or True
-        return True
+            item.page = self.pager.record(conn, item.event_id, f"Payment needs manual review ({event.get('type')}"
+                                                               f" {item.event_id}): {message}")
+        return item
 
     def process_batch(self) -> int:
+        """Up to `batch` events, `claim` per transaction, then the email outbox; the number of events handled."""
         n = 0
-        while n < self.config.batch and self.process_one():
-            n += 1
+        while n < self.config.batch:
+            got = self.process_claimed(min(self.config.claim, self.config.batch - n))
+            if got == 0:
+                break
+            n += got
         self.send_emails()
         return n
 
