@@ -1,8 +1,10 @@
 """Webhook event handlers: one function per Stripe event type, run by the worker inside its transaction.
 
-Each returns 'processed' or 'ignored'. They are safe to run twice (unique keys) and in any order
-(`state_version` on subscriptions; money rows keyed by their Stripe id). Refunds missing from the
-payload (newer API versions drop `charge.refunds`) are re-fetched through the gateway.
+Each returns 'processed' or 'ignored'. They are safe to run twice (unique keys) and, for the ledger and
+subscriptions, in any order (`state_version` on subscriptions; money rows keyed by their Stripe id). Credits
+are not: what a refund and a dispute of one purchase take back depends on which is booked first, so a worker
+thread books events in claim order (api/services/worker.py). Refunds missing from the payload (newer API
+versions drop `charge.refunds`) are re-fetched through the gateway.
 """
 
 from __future__ import annotations

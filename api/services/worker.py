@@ -40,6 +40,9 @@ CLAIM_ONE_SQL = (
     "SELECT id, payload, attempts, request_id FROM webhook_events WHERE id = %s AND status IN ('pending', 'failed')"
     " FOR UPDATE SKIP LOCKED"
 )
+# how long a batch waits for a lock while it holds those of the events it booked (process_claimed); a batch of 8
+# takes ~10-20 ms, and Postgres looks for deadlocks only after deadlock_timeout (1 s)
+BATCH_LOCK_TIMEOUT = "100ms"
 OUTCOME_LABEL = {"manual_review": "parked"}  # the metric says what happened to the event, not the column value
 
 
@@ -85,7 +88,11 @@ class _Handled:
     done: tuple[str, str, int] | None = None  # (type, outcome, attempts): to count and log after the commit
     page: str | None = None  # the dedup key of an alert to page after the commit
     need: NeedsStripe | None = None  # nothing changed: fetch with no connection held, then handle it again
-    alone: bool = False  # nothing changed: handle it again in a transaction of its own (a lock conflict)
+    alone: bool = False  # nothing changed: handle it again in a transaction of its own
+
+    @property
+    def deferred(self) -> bool:
+        return self.need is not None or self.alone
 
 
 class Worker:
@@ -100,31 +107,43 @@ class Worker:
         return self.process_claimed(1) > 0
 
     def process_claimed(self, limit: int) -> int:
-        """Claim up to `limit` due events and process them in one transaction, each in its own savepoint.
+        """Claim up to `limit` due events and book them in one transaction, each in its own savepoint; returns how
+        many were handled (events claimed after a deferred one go back, untouched, for the next claim).
 
         Why several per transaction: each event cost a BEGIN, a claim and a COMMIT besides its own statements
         (about a third of a worker's round trips to Postgres), and the storm's processing lag is bounded by how
         many events the worker threads book per second (docs/BENCHMARKS.md, webhooks). An event's effects and
         its processed mark still commit together or not at all; a handler that fails rolls back to its savepoint
-        and the event is marked failed in the same transaction, so one bad event never undoes the others. An
-        event whose handler needs Stripe is left as it was and handled again, alone, after the commit (no Stripe
-        call inside a transaction). So is one whose handler lost a deadlock: a batch holds the object locks of
-        the events it already handled until it commits, so two threads' batches can wait on each other where
-        single events could not; the loser is handled alone, not counted as a failed attempt. Counting,
-        logging and paging happen only after the commit.
+        and the event is marked failed in the same transaction, so one bad event never undoes the others.
+
+        A batch keeps the locks of the events it booked until it commits, which single events never did, so it
+        must not wait on anyone while holding them: it waits at most `BATCH_LOCK_TIMEOUT` for a lock (an API
+        request confirming a payment, another thread's batch), so a cycle is broken by the batch long before
+        Postgres' deadlock check would abort the other side. An event whose handler waited too long, needs Stripe
+        (no Stripe call inside a transaction) or could not be recorded is deferred: the batch stops there and
+        commits what it booked, and that event is handled alone right after, before this thread claims again, so
+        a thread still books events in claim order. The per-event outcome line, the metrics and any page come
+        after the commit.
         """
+        handled: list[_Handled] = []
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.execute(CLAIM_SQL, (limit,)).fetchall()
-            handled = [contextvars.copy_context().run(self._handle, conn, row, HandlerContext(self.ctx.gateway),
-                                                      None, len(rows) > 1)
-                       for row in rows]
+            batched = len(rows) > 1
+            if batched:
+                conn.execute(f"SET LOCAL lock_timeout = '{BATCH_LOCK_TIMEOUT}'")
+            for row in rows:
+                item = contextvars.copy_context().run(self._handle, conn, row, HandlerContext(self.ctx.gateway),
+                                                      None, batched)
+                handled.append(item)
+                if item.deferred:
+                    break
         for item in handled:
             contextvars.copy_context().run(self._after_commit, item)
-        return len(rows)
+        return len(handled)
 
     def _after_commit(self, item: _Handled) -> None:
         structlog.contextvars.bind_contextvars(**item.fields)
-        if item.need is not None or item.alone:
+        while item.deferred:  # at most twice: a lock conflict, then the Stripe fetch it asks for
             item = self._handle_alone(item)
         if item.done is not None:
             event_type, outcome, attempts = item.done
@@ -142,7 +161,7 @@ class Worker:
 
     def _handle_alone(self, item: _Handled) -> _Handled:
         """Fetch what the handler asked for (if it did) with no connection held, then claim the event again and
-        handle it in a transaction of its own."""
+        handle it in a transaction of its own (no lock timeout: alone, it holds nothing anyone waits for)."""
         ctx = HandlerContext(self.ctx.gateway)
         fetch_error: Exception | None = None
         if item.need is not None:
@@ -152,7 +171,7 @@ class Worker:
                 fetch_error = exc
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(CLAIM_ONE_SQL, (item.event_id,)).fetchone()
-            if row is None:  # another worker took it meanwhile, or it is no longer due
+            if row is None:  # another worker has it, or has booked it already
                 return _Handled(item.event_id, item.fields, item.started)
             again = self._handle(conn, row, ctx, fetch_error)
         again.started = item.started
@@ -179,21 +198,34 @@ class Worker:
             if not ctx.prefetched:
                 item.need = need
                 return item
-            return self._failed(conn, item, event, attempts, RuntimeError(f"handler asked Stripe twice ({need.key})"))
-        except psycopg.errors.DeadlockDetected as exc:
+            return self._record_failure(conn, item, event, attempts, batched,
+                                        RuntimeError(f"handler asked Stripe twice ({need.key})"))
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as exc:
             if not batched:  # alone, a deadlock is an ordinary failed attempt, retried after its backoff
                 return self._failed(conn, item, event, attempts, exc)
-            # the savepoint is rolled back and the batch's other events go on; this one is handled after the commit
-            _log.info("webhook event deferred after a deadlock: it will be handled alone")
+            _log.info("webhook event deferred: a lock it needs is held elsewhere; it is handled alone")
             item.alone = True
             return item
         except Exception as exc:
-            return self._failed(conn, item, event, attempts, exc)
+            return self._record_failure(conn, item, event, attempts, batched, exc)
         # clock_timestamp(), not now(): with several events per transaction now() is when the claim began
         conn.execute("UPDATE webhook_events SET status = %s, attempts = attempts + 1, last_error = NULL,"
                      " processed_at = clock_timestamp() WHERE id = %s", (outcome, event_id))
         item.done = (str(event.get("type")), outcome, attempts + 1)
         return item
+
+    def _record_failure(self, conn: psycopg.Connection, item: _Handled, event: dict, attempts: int, batched: bool,
+                        exc: Exception) -> _Handled:
+        """`_failed`, in a savepoint of its own in a batch: if recording the failure fails too (the error log, the
+        alert), only this event is left for a transaction of its own, not the whole batch rolled back each round."""
+        if not batched:
+            return self._failed(conn, item, event, attempts, exc)
+        try:
+            with conn.transaction():
+                return self._failed(conn, item, event, attempts, exc)
+        except Exception:
+            _log.exception("recording a failed webhook event failed; it is handled alone")
+            return _Handled(item.event_id, item.fields, item.started, alone=True)
 
     def _failed(self, conn: psycopg.Connection, item: _Handled, event: dict, attempts: int,
                 exc: Exception) -> _Handled:

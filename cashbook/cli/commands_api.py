@@ -65,7 +65,7 @@ def worker_cmd(once: bool = typer.Option(False, "--once", help="drain due events
                ) -> None:
     """Process the webhook inbox and email outbox in a separate process (several may run).
 
-    Every thread claims one event at a time with FOR UPDATE SKIP LOCKED, so threads and processes never take the
+    Every thread claims a few due events at a time with FOR UPDATE SKIP LOCKED, so threads and processes never take the
     same event; the work waits on Postgres and Stripe, so threads overlap it and processes add cores. Logs are JSON
     lines on stderr (cashbook/logs.py); `--metrics-port` serves this process's counters (every process's, under
     `cashbook api`, which shares a PROMETHEUS_MULTIPROC_DIR) plus the inbox gauges read from Postgres.

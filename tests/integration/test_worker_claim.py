@@ -47,27 +47,37 @@ def test_one_claimed_batch_books_each_event_on_its_own_terms(
         running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url, worker_in_process=False, worker_claim=10, worker_backoff_seconds=60)
     refund_event, refund_id = refund_event_without_refunds(localstripe_url)
+    refund_event["created"] = 1_700_000_005  # claimed in the middle: after the payments, before the rest
     paid = [load_event("invoice.paid", created=1_700_000_000 + i, object={"id": f"in_claim_{i}"}) for i in range(3)]
     # an amount beyond bigint: Postgres refuses the ledger insert, which aborts the handler's savepoint only
     broken = load_event("invoice.paid", created=1_700_000_010, object={"id": "in_claim_broken", "amount_paid": 10**20})
     unknown = load_event("invoice.paid", created=1_700_000_020, type="invoice.upcoming")
-    for event in (*paid, broken, unknown, refund_event):
+    for event in (unknown, broken, refund_event, *paid):  # arrival order does not matter: claims go by `created`
         post(api, event)
 
     worker = Worker(api.app.state.pool, api.app.state.gateway, worker_config(api.app.state.settings))
     assert worker.config.claim == 10
-    assert worker.process_claimed(10) == 6
+    # the batch books the three payments, stops at the refund (it needs Stripe), commits, then books the refund
+    # alone; the two claimed after it go back untouched and come in the next claim
+    assert worker.process_claimed(10) == 4
+    assert q(pg_url, "SELECT status FROM webhook_events WHERE id IN (%s, %s)", broken["id"], unknown["id"]) == [
+        ("pending",), ("pending",)]
+    assert worker.process_claimed(10) == 2
     assert worker.process_claimed(10) == 0  # nothing is due any more: the failed event waits for its backoff
 
-    rows = {r[0]: r[1:] for r in q(pg_url, "SELECT id, status, attempts, last_error IS NOT NULL, xmin::text::bigint"
+    rows = {r[0]: r[1:] for r in q(pg_url, "SELECT id, status, attempts, last_error IS NOT NULL, xmin::text"
                                            " FROM webhook_events")}
     assert {e["id"]: rows[e["id"]][:3] for e in paid} == {e["id"]: ("processed", 1, False) for e in paid}
-    assert rows[unknown["id"]][:3] == ("ignored", 1, False)
-    assert rows[broken["id"]][:3] == ("failed", 1, True)
     assert rows[refund_event["id"]][:3] == ("processed", 1, False)
-    # the five handled in the batch were marked by one transaction; the refund by a second one, after the fetch
-    batch_xids = {rows[e["id"]][3] for e in (*paid, broken, unknown)}
-    assert len(batch_xids) == 1 and rows[refund_event["id"]][3] not in batch_xids
+    assert rows[broken["id"]][:3] == ("failed", 1, True)
+    assert rows[unknown["id"]][:3] == ("ignored", 1, False)
+    # the payments' batch, the refund alone, then the rest (a failure is recorded in a savepoint of its own, so
+    # the failed row carries that subtransaction's id): a successful mark carries its transaction's id
+    assert len({rows[e["id"]][3] for e in paid}) == 1
+    assert len({rows[paid[0]["id"]][3], rows[refund_event["id"]][3], rows[unknown["id"]][3]}) == 3
+    booked = [i for (i,) in q(pg_url, "SELECT id FROM webhook_events WHERE processed_at IS NOT NULL"
+                                      " ORDER BY processed_at")]
+    assert booked == [*(e["id"] for e in paid), refund_event["id"], unknown["id"]]  # in claim order
     ledger = sorted(q(pg_url, "SELECT type, stripe_id, amount FROM ledger_entries"))
     assert ledger == sorted([("payment", f"in_claim_{i}", e["data"]["object"]["amount_paid"])
                              for i, e in enumerate(paid)] + [("refund", refund_id, -500)])
@@ -87,10 +97,25 @@ def test_process_one_still_takes_one_event_per_transaction(running_api_factory: 
     assert len({x for (x,) in q(pg_url, "SELECT xmin::text FROM webhook_events")}) == 3
 
 
+def test_process_batch_claims_the_configured_number_per_transaction(
+        running_api_factory: ApiFactory, pg_url: str) -> None:
+    api = running_api_factory(worker_in_process=False, worker_claim=3)
+    for i in range(7):
+        post(api, load_event("invoice.paid", created=1_700_000_000 + i, object={"id": f"in_three_{i}"}))
+    worker = Worker(api.app.state.pool, None, worker_config(api.app.state.settings))
+    assert worker.process_batch() == 7
+    sizes = sorted(n for (n,) in q(pg_url, "SELECT count(*) FROM webhook_events WHERE status = 'processed'"
+                                           " GROUP BY xmin::text"))
+    assert sizes == [1, 3, 3]
+
+
 def test_concurrent_workers_claiming_batches_book_every_event_once(
         running_api_factory: ApiFactory, pg_url: str) -> None:
+    """Every invoice names the same subscription, so every batch takes the same object lock: batches wait on each
+    other, give up after the lock timeout and hand such events to transactions of their own."""
     api = running_api_factory(worker_in_process=False, worker_claim=4, worker_batch=6)
-    events = [load_event("invoice.paid", object={"id": f"in_race_{i}"}) for i in range(60)]
+    events = [load_event("invoice.paid", object={"id": f"in_race_{i}", "subscription": "sub_race"})
+              for i in range(60)]
     for event in events:
         post(api, event)
     workers = [Worker(api.app.state.pool, None, worker_config(api.app.state.settings)) for _ in range(3)]
@@ -108,13 +133,15 @@ def test_concurrent_workers_claiming_batches_book_every_event_once(
     assert sum(counts) == 60
     assert q(pg_url, "SELECT status, attempts, count(*) FROM webhook_events GROUP BY 1, 2") == [("processed", 1, 60)]
     assert q(pg_url, "SELECT count(*), count(DISTINCT stripe_id) FROM ledger_entries") == [(60, 60)]
+    assert q(pg_url, "SELECT count(*) FROM error_logs") == [(0,)]
 
 
-def test_an_event_whose_handler_loses_a_deadlock_in_a_batch_is_handled_alone(
+def test_a_batch_never_holds_its_locks_while_waiting_for_another_writer(
         running_api_factory: ApiFactory, pg_url: str) -> None:
-    """A batch keeps the object locks of the events it handled until it commits, so it can close a cycle with
-    another writer that single events could not: the loser is handled in its own transaction after the commit,
-    with no failed attempt recorded."""
+    """A batch keeps the object locks of the events it booked until it commits. Waiting on another writer while
+    holding them could close a cycle that single events never could (an API request confirming a payment waits
+    on the batch, the batch on the request), so the batch gives up on a held lock after BATCH_LOCK_TIMEOUT,
+    commits what it booked and handles that event alone, with no failed attempt recorded."""
     from api.services.state import lock_object
 
     api = running_api_factory(worker_in_process=False, worker_claim=10)
@@ -124,15 +151,18 @@ def test_an_event_whose_handler_loses_a_deadlock_in_a_batch_is_handled_alone(
         post(api, event)
     worker = Worker(api.app.state.pool, None, worker_config(api.app.state.settings))
     handled: list[int] = []
-    with psycopg.connect(pg_url) as other:  # another writer: holds in_lock_y, then asks for in_lock_x
-        other.execute("SET deadlock_timeout = '60s'")  # so the worker's backend is the one that finds the cycle
+
+    def status(event: dict[str, Any]) -> str:
+        return q(pg_url, "SELECT status FROM webhook_events WHERE id = %s", event["id"])[0][0]
+
+    with psycopg.connect(pg_url) as other:  # another writer holds in_lock_y
         lock_object(other, "in_lock_y")
         thread = threading.Thread(target=lambda: handled.append(worker.process_claimed(10)))
         thread.start()
-        # the batch has booked in_lock_x (and holds its lock) and now waits for in_lock_y
-        wait_until(lambda: q(pg_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                                     " AND NOT granted")[0][0] == 1)
-        lock_object(other, "in_lock_x")  # closes the cycle; granted once the batch commits without in_lock_y
+        # in_lock_x is booked and committed while in_lock_y is still held elsewhere
+        wait_until(lambda: status(first) == "processed")
+        assert status(second) == "pending"
+        lock_object(other, "in_lock_x")  # the batch's lock is free again: no cycle, no deadlock for this writer
         other.commit()
     thread.join(timeout=30)
     assert handled == [2]
