@@ -146,6 +146,23 @@ def load_event(name: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
+def refunded_charge_event(localstripe_url: str, event_id: str) -> tuple[dict[str, Any], str]:
+    """A `charge.refunded` event for a real localstripe charge refunded by 500, without its refund list (newer API
+    versions drop `charge.refunds`), so the worker's handler must ask Stripe; and the refund's id."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
+    pi = client.v1.payment_intents.create(params={"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa",
+                                                  "confirm": True}).to_dict()
+    charge_id = pi["latest_charge"]["id"] if isinstance(pi["latest_charge"], dict) else pi["latest_charge"]
+    refund = client.v1.refunds.create(params={"charge": charge_id, "amount": 500}).to_dict()
+    charge = client.v1.charges.retrieve(charge_id).to_dict()
+    charge.pop("refunds", None)
+    event = {"id": event_id, "object": "event", "type": "charge.refunded", "created": charge["created"],
+             "data": {"object": charge}, "livemode": False}
+    return event, refund["id"]
+
+
 def signed(event: dict[str, Any] | bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
            ) -> tuple[bytes, dict[str, str]]:
     body = event if isinstance(event, bytes) else json.dumps(event).encode()

@@ -130,20 +130,11 @@ def test_worker_fetches_missing_refunds_outside_its_transaction(
     """charge.refunded without its refunds (newer API versions): the worker leaves its transaction, asks Stripe,
     and books the refund in a second transaction (handlers.NeedsStripe)."""
     import psycopg
-    import stripe
 
-    from tests.integration.api_fixtures import signed
+    from tests.integration.api_fixtures import refunded_charge_event, signed
 
     api = running_api_factory(localstripe_url)
-    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
-    pi = client.v1.payment_intents.create(params={"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa",
-                                                  "confirm": True}).to_dict()
-    charge_id = pi["latest_charge"]["id"] if isinstance(pi["latest_charge"], dict) else pi["latest_charge"]
-    refund = client.v1.refunds.create(params={"charge": charge_id, "amount": 500}).to_dict()
-    charge = client.v1.charges.retrieve(charge_id).to_dict()
-    charge.pop("refunds", None)
-    event = {"id": "evt_refund_fetch", "object": "event", "type": "charge.refunded", "created": charge["created"],
-             "data": {"object": charge}, "livemode": False}
+    event, refund_id = refunded_charge_event(localstripe_url, "evt_refund_fetch")
     body, headers = signed(event)
     assert api.client.post("/api/webhooks/stripe", content=body, headers=headers).status_code == 200
 
@@ -155,4 +146,4 @@ def test_worker_fetches_missing_refunds_outside_its_transaction(
     assert status() == "processed"
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT type, amount, stripe_id FROM ledger_entries").fetchall()
-    assert rows == [("refund", -500, refund["id"])]
+    assert rows == [("refund", -500, refund_id)]

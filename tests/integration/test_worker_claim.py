@@ -12,11 +12,17 @@ import threading
 from typing import Any
 
 import psycopg
-import stripe
 
 from api.main import worker_config
 from api.services.worker import Worker
-from tests.integration.api_fixtures import ApiFactory, RunningApi, load_event, signed, wait_until
+from tests.integration.api_fixtures import (
+    ApiFactory,
+    RunningApi,
+    load_event,
+    refunded_charge_event,
+    signed,
+    wait_until,
+)
 
 
 def post(api: RunningApi, event: dict[str, Any]) -> None:
@@ -29,24 +35,10 @@ def q(pg_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-def refund_event_without_refunds(localstripe_url: str) -> tuple[dict[str, Any], str]:
-    """charge.refunded without its refund list, as newer API versions send it: the handler must ask Stripe."""
-    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url}, max_network_retries=0)
-    pi = client.v1.payment_intents.create(params={"amount": 1200, "currency": "usd", "payment_method": "pm_card_visa",
-                                                  "confirm": True}).to_dict()
-    charge_id = pi["latest_charge"]["id"] if isinstance(pi["latest_charge"], dict) else pi["latest_charge"]
-    refund = client.v1.refunds.create(params={"charge": charge_id, "amount": 500}).to_dict()
-    charge = client.v1.charges.retrieve(charge_id).to_dict()
-    charge.pop("refunds", None)
-    event = {"id": "evt_claim_refund", "object": "event", "type": "charge.refunded", "created": charge["created"],
-             "data": {"object": charge}, "livemode": False}
-    return event, refund["id"]
-
-
 def test_one_claimed_batch_books_each_event_on_its_own_terms(
         running_api_factory: ApiFactory, localstripe_url: str, pg_url: str) -> None:
     api = running_api_factory(localstripe_url, worker_in_process=False, worker_claim=10, worker_backoff_seconds=60)
-    refund_event, refund_id = refund_event_without_refunds(localstripe_url)
+    refund_event, refund_id = refunded_charge_event(localstripe_url, "evt_claim_refund")
     refund_event["created"] = 1_700_000_005  # claimed in the middle: after the payments, before the rest
     paid = [load_event("invoice.paid", created=1_700_000_000 + i, object={"id": f"in_claim_{i}"}) for i in range(3)]
     # an amount beyond bigint: Postgres refuses the ledger insert, which aborts the handler's savepoint only
