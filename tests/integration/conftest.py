@@ -27,6 +27,7 @@ from tests.integration.api_fixtures import (
     listening_process,
     serve,
 )
+from tests.integration.http_receiver import Receiver
 
 
 @pytest.fixture()
@@ -63,6 +64,15 @@ def running_api_factory(pg_url: str) -> Iterator[ApiFactory]:
         client.close()
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture()
+def pager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A local HTTP receiver as the Slack sink of every Pager built while the test runs (PagerDuty unset)."""
+    with Receiver() as rx:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", rx.url + "/slack")
+        monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
+        yield rx
 
 
 @pytest.fixture()

@@ -3,11 +3,9 @@ ours that has no payment_attempts row is never `ignored`: it goes to manual revi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 import stripe
 
 from tests.integration.api_fixtures import ApiFactory, RunningApi, signed, wait_until
@@ -55,14 +53,6 @@ def test_key_reused_after_expiry_gets_a_new_operation_and_is_granted(
     assert q(pg_url, "SELECT status FROM webhook_events WHERE id = %s", event_id) == [("processed",)]
     assert q(pg_url, "SELECT balance FROM credit_balances WHERE user_id = 'ivy'") == [(5,)]
     assert q(pg_url, "SELECT type, amount, stripe_id FROM ledger_entries") == [("credit_purchase", 1999, pi2)]
-
-
-@pytest.fixture()
-def pager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    with Receiver() as rx:
-        monkeypatch.setenv("SLACK_WEBHOOK_URL", rx.url + "/slack")
-        monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
-        yield rx
 
 
 def test_our_payment_intent_without_a_row_goes_to_manual_review_and_pages(

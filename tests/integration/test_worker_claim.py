@@ -23,6 +23,7 @@ from tests.integration.api_fixtures import (
     signed,
     wait_until,
 )
+from tests.integration.http_receiver import Receiver
 
 
 def post(api: RunningApi, event: dict[str, Any]) -> None:
@@ -163,3 +164,28 @@ def test_a_batch_never_holds_its_locks_while_waiting_for_another_writer(
     assert rows[first["id"]][3] != rows[second["id"]][3]  # two transactions
     assert q(pg_url, "SELECT count(*) FROM error_logs") == [(0,)]
     assert sorted(q(pg_url, "SELECT stripe_id FROM ledger_entries")) == [("in_lock_x",), ("in_lock_y",)]
+
+
+def test_a_payment_for_manual_review_in_a_batch_is_parked_and_paged_after_the_commit(
+        running_api_factory: ApiFactory, pg_url: str, pager: Receiver) -> None:
+    """A PaymentIntent of ours with no attempt row cannot be granted: it is parked, its alert row is written in the
+    batch's transaction, and on-call is paged once that commits; the events around it are booked as usual."""
+    api = running_api_factory(worker_in_process=False, worker_claim=10)
+    before = load_event("invoice.paid", created=1_700_000_000, object={"id": "in_around_0"})
+    unmatched = load_event("payment_intent.succeeded", created=1_700_000_001, object={
+        "id": "pi_claim_unmatched", "status": "succeeded", "amount": 1999, "currency": "usd",
+        "metadata": {"user_id": "jon", "pack_id": "resume_5", "operation_id": "0123456789abcdef"}})
+    after = load_event("invoice.paid", created=1_700_000_002, object={"id": "in_around_1"})
+    for event in (before, unmatched, after):
+        post(api, event)
+    worker = Worker(api.app.state.pool, None, worker_config(api.app.state.settings))
+    assert worker.process_claimed(10) == 3
+
+    statuses = dict(q(pg_url, "SELECT id, status FROM webhook_events"))
+    assert statuses == {before["id"]: "processed", unmatched["id"]: "manual_review", after["id"]: "processed"}
+    assert sorted(q(pg_url, "SELECT stripe_id FROM ledger_entries")) == [("in_around_0",), ("in_around_1",)]
+    assert q(pg_url, "SELECT count(*) FROM credit_movements") == [(0,)]
+    (rule, alert_status, paged), = q(pg_url, "SELECT rule, status, paged_at IS NOT NULL FROM analytics.alerts")
+    assert (rule, alert_status, paged) == ("payment_manual_review", "open", True)
+    pages = pager.bodies("/slack")
+    assert len(pages) == 1 and "pi_claim_unmatched" in pages[0]["text"]
