@@ -66,6 +66,17 @@ _SCRUB: list[tuple[re.Pattern[str], str]] = [
 # returned as is after one scan, instead of eleven. Most values (routes, ids, event names) take that path.
 _TRIGGER = re.compile(r"(?i)bearer|basic|eyJ|sk_|rk_|whsec_|v[01]=|://|pass|pwd|secret|token|api_key|cvc|cvv|csc"
                       r"|hooks\.slack|pagerduty|\d(?:[ \-]?\d){12}|@")
+# The same scan for ASCII text, case-sensitive over its lower-cased copy: for ASCII, lower-casing is exactly what
+# (?i) compares, and Python's case-insensitive search is 3× slower (7 µs for an event id; the access line scans
+# six strings per request, issue 15). Text with any non-ASCII character takes `_TRIGGER` (Unicode case rules).
+_TRIGGER_ASCII_LOWER = re.compile(r"bearer|basic|eyj|sk_|rk_|whsec_|v[01]=|://|pass|pwd|secret|token|api_key|cvc"
+                                  r"|cvv|csc|hooks\.slack|pagerduty|\d(?:[ \-]?\d){12}|@")
+
+
+def _triggered(text: str) -> bool:
+    if text.isascii():
+        return _TRIGGER_ASCII_LOWER.search(text.lower()) is not None
+    return _TRIGGER.search(text) is not None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -78,7 +89,7 @@ def _secret_key(key: object) -> bool:
 
 def scrub(text: str) -> str:
     """Mask every secret-looking part of one string (patterns above)."""
-    if _TRIGGER.search(text) is None:
+    if not _triggered(text):
         return text
     for pattern, replacement in _SCRUB:
         text = pattern.sub(replacement, text)

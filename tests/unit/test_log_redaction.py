@@ -135,3 +135,23 @@ def test_cli_processes_print_readable_redacted_warnings() -> None:
     assert "alert.triggered" in out.stderr and "payout mismatch" in out.stderr
     assert "{'" not in out.stderr  # not the last-resort repr of the event dict
     assert "sk_test_abcdef123456" not in out.stderr
+
+
+def test_the_ascii_trigger_fires_exactly_where_the_case_insensitive_one_does() -> None:
+    """`scrub` skips its patterns when the trigger finds nothing; the ASCII shortcut must never skip more."""
+    import random
+
+    from cashbook.logs import _TRIGGER, _triggered
+
+    words = ["Bearer", "BASIC", "eyJ", "EYJ", "sk_", "SK_", "Rk_", "whSEC_", "V1=", "v0=", "://", "PaSs", "pWd",
+             "SECRET", "Token", "API_KEY", "CvC", "cvv", "CSC", "Hooks.Slack", "PAGERDUTY", "@",
+             "4242 4242 4242 4", "4242-4242-4242-4", "1234567890123", "évt", "ſk_", "\u212a", "İ", "ﬃ"]
+    rng = random.Random(15)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:= "
+    for _ in range(20_000):
+        parts = [("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))), rng.choice(words))
+                 for _ in range(rng.randint(0, 2))]
+        text = "".join(a + (b if rng.random() < 0.5 else "") for a, b in parts)
+        assert _triggered(text) == (_TRIGGER.search(text) is not None), text
+    for text in ["evt_1PqR2sT3uV4wX5yZ6aB7cD8e", "/api/webhooks/stripe", "POST", "invoice.paid", *SECRETS.values()]:
+        assert _triggered(text) == (_TRIGGER.search(text) is not None), text
