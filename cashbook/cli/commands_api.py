@@ -199,8 +199,10 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host", help="interface to l
     try:
         children.start()
         # log_config=None: uvicorn's loggers propagate to the JSON handler; our middleware writes the access line
+        # http: uvicorn's httptools protocol writing each response once (api/http_protocol.py)
         uvicorn.run(app_path, host=host, port=port, workers=workers, factory=factory, log_config=None,
-                    log_level="info", access_log=False, forwarded_allow_ips=forwarded_allow_ips)
+                    log_level="info", access_log=False, forwarded_allow_ips=forwarded_allow_ips,
+                    http="api.http_protocol:CoalescingHttpToolsProtocol")
     finally:
         children.stop()
         if multiproc is not None:

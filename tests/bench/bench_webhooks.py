@@ -402,8 +402,8 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_eve
     tool_desc = ("wrk 4.1 (one thread, Lua script with pre-signed bodies)" if tool == "wrk"
                  else "asyncio + httpx client in the bench process (wrk not installed: `apt-get install -y wrk`)")
     lines: list[str] = [
-        f"Layout: `cashbook api` as `make api` ships it — 1 uvicorn worker process (uvloop + httptools) answering"
-        " requests, 1 `cashbook worker` process (2 threads) beside it processing the inbox, JSON access log lines"
+        f"Layout: `cashbook api` as `make api` ships it — 1 uvicorn worker process (uvloop + httptools, one socket"
+        " write per response: api/http_protocol.py) answering requests, 1 `cashbook worker` process (2 threads) beside it processing the inbox, JSON access log lines"
         f" on. Load tool: {tool_desc}. 2 cores (load average below: other jobs, if any, share them); Postgres"
         f" synchronous_commit={sync_commit}, fsync={fsync}: every accepted webhook is a durable insert."
         f" {n_requests} requests per endpoint per run, {concurrency} connections, distinct event ids, after 300"

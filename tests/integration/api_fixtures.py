@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 import uvicorn
 
+from api.http_protocol import CoalescingHttpToolsProtocol
 from api.settings import ApiSettings
 from cashbook.billing.signature import sign
 from cashbook.billing.tokens import ADMIN_AUDIENCE, mint
@@ -123,7 +124,9 @@ class _Server(uvicorn.Server):
 
 
 def serve(app: Any, port: int) -> tuple[_Server, threading.Thread]:
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    # the HTTP protocol `cashbook api` ships (api/http_protocol.py), so every API test runs on it
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                    http=CoalescingHttpToolsProtocol))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
