@@ -19,34 +19,43 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# A step that writes this much goes out at once: a body streamed without yielding to the loop stays bounded in
+# memory, and the real transport's flow control (pause_writing, which uvicorn's `send` waits on) sees it as before.
+FLUSH_AT = 64 * 1024
+
 
 class CoalescingTransport:
     """The connection's transport, with `write` deferred to the end of the current event-loop step."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_pending_bytes", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport, self._loop = transport, loop
         self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
 
     def write(self, data: bytes) -> None:
         if self._pending is None:
             self._pending = [data]
+            self._pending_bytes = len(data)
             self._loop.call_soon(self._flush)
         else:
             self._pending.append(data)
+            self._pending_bytes += len(data)
+        if self._pending_bytes >= FLUSH_AT:
+            self._flush()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, None
+        pending, self._pending, self._pending_bytes = self._pending, None, 0
         if pending and not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending or ()))
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def close(self) -> None:
         self._flush()
@@ -57,7 +66,7 @@ class CoalescingTransport:
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._pending = None
+        self._pending, self._pending_bytes = None, 0
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, set_protocol, ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from api.http_protocol import CoalescingTransport
+from api.http_protocol import FLUSH_AT, CoalescingTransport
 
 
 class _Recorder:
@@ -62,6 +62,21 @@ def test_writes_of_one_step_leave_as_one_write_at_its_end() -> None:
 
     inner = _run(steps)
     assert inner.calls[1:] == [("write", b"next")]
+
+
+def test_a_step_that_writes_a_lot_goes_out_at_once() -> None:
+    """A body streamed without yielding stays bounded, and the real transport's flow control sees it in time."""
+    big = b"x" * FLUSH_AT
+
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        t.write(b"headers")
+        t.write(big)
+        assert inner.calls == [("write", b"headers" + big)]  # at once, with what was pending
+        t.write(b"tail")
+        assert t.get_write_buffer_size() == 7 + 4
+        await asyncio.sleep(0)
+
+    assert _run(steps).calls[1:] == [("write", b"tail")]
 
 
 def test_close_and_write_eof_send_what_is_pending_first() -> None:
