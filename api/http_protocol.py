@@ -4,10 +4,17 @@ Why: uvicorn writes a response's status line and headers the moment `http.respon
 with `http.response.body`. With uvloop each `transport.write` on an idle socket is a `send()` at once, so every
 response costs two system calls and, over loopback or a LAN, two segments that each wake the client. In the
 webhook benchmark that first `send()` was 11 % of the API process's GIL-holding samples and the second 4 % (py-spy,
-seventh machine). Here the writes a request's task makes within one step of the event loop are joined and written
-once at the end of that step (`loop.call_soon`); a response whose body follows its headers at once (every
-`Response` the API sends) goes out in one `send()`. Nothing waits on a timer, the bytes and their order are
-unchanged, and `close()` writes what is pending first; a streamed body simply goes out as it comes.
+seventh machine).
+
+Here the status line and headers are held back and go out with the next write, the first piece of the body, in one
+`send()` made right there in the app's `send` call: the response leaves as early as before. What is held is only
+ever that one block, which uvicorn builds as `bytes` starting with `HTTP/1.`; every other write goes straight
+through. When nothing follows in the same step of the event loop (a HEAD answer, `100 Continue`, a stream whose first
+chunk comes later), the block is written at the end of that step (`loop.call_soon`). `close()` and `write_eof()`
+write it first. A client that half-closes after its request makes the transport close on that EOF, possibly before
+the step ends: the protocol writes the held block when the EOF arrives, and nothing is held once the transport is
+closing, so such a client gets its answer exactly when uvicorn's own protocol would give it one. The bytes and
+their order are unchanged.
 
 `cashbook api` passes this class to uvicorn (`http=`), so it is the shipped configuration.
 """
@@ -19,43 +26,56 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# A step that writes this much goes out at once: a body streamed without yielding to the loop stays bounded in
-# memory, and the real transport's flow control (pause_writing, which uvicorn's `send` waits on) sees it as before.
-FLUSH_AT = 64 * 1024
+_STATUS_LINE = b"HTTP/1."
+_JOIN_BELOW = 64 * 1024
 
 
 class CoalescingTransport:
-    """The connection's transport, with `write` deferred to the end of the current event-loop step."""
+    """The connection's transport, holding a response's header block until the first body bytes join it."""
 
-    __slots__ = ("_loop", "_pending", "_pending_bytes", "_transport")
+    __slots__ = ("_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport, self._loop = transport, loop
-        self._pending: list[bytes] | None = None
-        self._pending_bytes = 0
+        self._pending: bytes | None = None
 
-    def write(self, data: bytes) -> None:
-        if self._pending is None:
-            self._pending = [data]
-            self._pending_bytes = len(data)
+    def write(self, data: Any) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            if isinstance(data, (bytes, bytearray, memoryview)) and len(data) < _JOIN_BELOW:
+                self._transport.write(b"".join((pending, data)))
+                return
+            # a large body (two writes cost less than copying it), or something the transport will refuse
+            # with its own error, after the headers, as with uvicorn's own protocol
+            self._transport.write(pending)
+            self._transport.write(data)
+        elif type(data) is bytes and data.startswith(_STATUS_LINE) and not self._transport.is_closing():
+            self._pending = data
             self._loop.call_soon(self._flush)
         else:
-            self._pending.append(data)
-            self._pending_bytes += len(data)
-        if self._pending_bytes >= FLUSH_AT:
-            self._flush()
+            self._transport.write(data)
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
+    def flush(self) -> None:
+        """Write the held header block now (the protocol calls this when the peer's EOF arrives)."""
+        self._flush()
+
     def _flush(self) -> None:
-        pending, self._pending, self._pending_bytes = self._pending, None, 0
-        if pending and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            self._transport.write(pending)
+        except RuntimeError:  # the connection is gone (uvloop refuses writes to a closed handle): nobody to tell
+            if not self._transport.is_closing():
+                raise
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + self._pending_bytes
+        return self._transport.get_write_buffer_size() + len(self._pending or b"")
 
     def close(self) -> None:
         self._flush()
@@ -66,7 +86,7 @@ class CoalescingTransport:
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._pending, self._pending_bytes = None, 0
+        self._pending = None
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, pause_reading, set_protocol, ...
@@ -79,3 +99,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
+    def eof_received(self) -> None:
+        # the transport closes right after this returns, and connection_lost may run before the step's flush
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().eof_received()

@@ -1,7 +1,8 @@
 """The HTTP protocol `cashbook api` ships (api/http_protocol.py) under a real uvicorn on loopback: the client gets
-byte for byte what uvicorn's own httptools protocol sends (a plain response, a streamed one whose chunks are apart
-in time, an `Expect: 100-continue` upload, a `Connection: close` answer), and each response whose body follows its
-headers at once reaches the socket in one write instead of two."""
+byte for byte what uvicorn's own httptools protocol sends (a plain response, a HEAD answer, a streamed one whose
+chunks are apart in time, an `Expect: 100-continue` upload, a `Connection: close` answer, and an answer to a client
+that half-closed right after its request), and each response whose body follows its headers at once reaches the
+socket in one write instead of two."""
 
 from __future__ import annotations
 
@@ -102,11 +103,14 @@ def _complete(data: bytes) -> bool:
 
 
 def _conversation(port: int) -> list[bytes]:
-    """Four exchanges on one keep-alive connection, each read to its end before the next is sent."""
+    """Six exchanges on one keep-alive connection, each read to its end before the next is sent, then two clients
+    that half-close right after their request."""
     answers = []
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /plain HTTP/1.1\r\nhost: t\r\n\r\n")
         answers.append(_read_until(sock, _complete))
+        sock.sendall(b"HEAD /plain HTTP/1.1\r\nhost: t\r\n\r\n")  # headers only: nothing follows them
+        answers.append(_read_until(sock, lambda d: d.endswith(b"\r\n\r\n")))
         sock.sendall(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
         answers.append(_read_until(sock, _complete))
         sock.sendall(b"POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n")
@@ -115,6 +119,13 @@ def _conversation(port: int) -> list[bytes]:
         answers.append(_read_until(sock, _complete))
         sock.sendall(b"GET /last HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
         answers.append(_read_until(sock, lambda d: False))  # to EOF: the server closes after this answer
+    for method in (b"GET", b"HEAD"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            # the request and the client's FIN arrive together: the server's transport closes on that EOF while
+            # the app answers, and the answer must still reach the client (a HEAD answer is a held block alone)
+            sock.sendall(method + b" /half-closed HTTP/1.1\r\nhost: t\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            answers.append(_read_until(sock, lambda d: False))
     return answers
 
 
@@ -136,12 +147,16 @@ def test_clients_get_the_same_bytes_in_fewer_writes() -> None:
 
     assert ours == stock
     assert stock[0].endswith(b'\r\n\r\n{"path":"/plain","got":0}')
-    assert stock[1].endswith(b"5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n")
-    assert stock[2] == b"HTTP/1.1 100 Continue\r\n\r\n"
-    assert stock[3].startswith(b"HTTP/1.1 201 Created\r\n") and stock[3].endswith(b'{"path":"/upload","got":5}')
-    assert b"connection: close" in stock[4].lower()
+    assert stock[1].startswith(b"HTTP/1.1 200 OK\r\n") and stock[1].endswith(b"content-length: 25\r\n\r\n")
+    assert stock[2].endswith(b"5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n")
+    assert stock[3] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert stock[4].startswith(b"HTTP/1.1 201 Created\r\n") and stock[4].endswith(b'{"path":"/upload","got":5}')
+    assert b"connection: close" in stock[5].lower()
+    assert stock[6].startswith(b"HTTP/1.1 200 OK\r\n") and stock[6].endswith(b'{"path":"/half-closed","got":0}')
+    assert stock[7] == stock[6][: stock[6].index(b"\r\n\r\n") + 4]
     assert b"".join(our_writes) == b"".join(stock_writes)
-    # headers and body once per plain response; the stream's two steps once each; the 100 Continue alone
-    assert len(stock_writes) == 2 + 3 + 1 + 2 + 2
-    assert len(our_writes) == 1 + 2 + 1 + 1 + 1
+    # headers and body once per response; the HEAD answer's headers alone; the stream's first chunk with its
+    # headers, its second on its own; the 100 Continue alone
+    assert len(stock_writes) == 2 + 1 + 3 + 1 + 2 + 2 + 2 + 1
+    assert len(our_writes) == 1 + 1 + 2 + 1 + 1 + 1 + 1 + 1
     assert our_writes[0] == stock[0]

@@ -1,23 +1,33 @@
-"""`CoalescingTransport` (api/http_protocol.py): a loop step's writes leave as one, in order, and nothing is lost
-or held back past that step (close, abort, a closing socket)."""
+"""`CoalescingTransport` (api/http_protocol.py): a response's header block leaves with its first body bytes, in
+the app's own `send`; nothing else is held, nothing is reordered, and a held block is never lost (end of the
+loop step, close, write_eof, a connection closing underneath) unless the connection is aborted."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from api.http_protocol import FLUSH_AT, CoalescingTransport
+import pytest
+
+from api.http_protocol import CoalescingTransport
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
 
 class _Recorder:
-    """A transport that records what reaches it."""
+    """A transport that records what reaches it (and, like asyncio's, still sends while it is closing)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.closing = False
+        self.gone = False
 
     def write(self, data: bytes) -> None:
-        self.calls.append(("write", data))
+        if self.gone:
+            raise RuntimeError("unable to perform operation: the handler is closed")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data argument must be a bytes-like object")
+        self.calls.append(("write", bytes(data)))
 
     def close(self) -> None:
         self.calls.append(("close", None))
@@ -44,66 +54,112 @@ def _run(steps: Any) -> _Recorder:
     async def main() -> _Recorder:
         inner = _Recorder()
         await steps(CoalescingTransport(inner, asyncio.get_running_loop()), inner)  # type: ignore[arg-type]
+        await asyncio.sleep(0)
         return inner
 
     return asyncio.run(main())
 
 
-def test_writes_of_one_step_leave_as_one_write_at_its_end() -> None:
+def test_the_header_block_leaves_with_the_first_body_bytes_at_once() -> None:
     async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        t.write(HEAD)
+        assert inner.calls == [] and t.get_write_buffer_size() == 7 + len(HEAD)
         t.write(b"{}")
-        assert inner.calls == []  # nothing before the step ends
-        assert t.get_write_buffer_size() == 7 + 38 + 2
-        await asyncio.sleep(0)
-        assert inner.calls == [("write", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")]
-        t.write(b"next")  # a later step: its own write
-        await asyncio.sleep(0)
+        assert inner.calls == [("write", HEAD + b"{}")]  # in the app's send, not at the end of the step
+        t.write(b"5\r\nchunk\r\n")  # anything that is not a status line goes straight through
+        t.write(bytearray(b"raw"))
+        assert inner.calls[1:] == [("write", b"5\r\nchunk\r\n"), ("write", b"raw")]
 
-    inner = _run(steps)
-    assert inner.calls[1:] == [("write", b"next")]
+    assert len(_run(steps).calls) == 3
 
 
-def test_a_step_that_writes_a_lot_goes_out_at_once() -> None:
-    """A body streamed without yielding stays bounded, and the real transport's flow control sees it in time."""
-    big = b"x" * FLUSH_AT
+def test_a_large_body_is_not_copied_to_join_it() -> None:
+    big = b"x" * (64 * 1024)
 
     async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(b"headers")
+        t.write(HEAD)
         t.write(big)
-        assert inner.calls == [("write", b"headers" + big)]  # at once, with what was pending
-        t.write(b"tail")
-        assert t.get_write_buffer_size() == 7 + 4
-        await asyncio.sleep(0)
 
-    assert _run(steps).calls[1:] == [("write", b"tail")]
+    assert _run(steps).calls == [("write", HEAD), ("write", big)]
 
 
-def test_close_and_write_eof_send_what_is_pending_first() -> None:
+def test_a_body_the_transport_refuses_still_follows_its_headers() -> None:
     async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(b"a")
-        t.writelines([b"b", b"c"])
+        t.write(HEAD)
+        with pytest.raises(TypeError):
+            t.write("not bytes")
+        assert inner.calls == [("write", HEAD)]
+
+    _run(steps)
+
+
+def test_a_header_block_with_nothing_after_it_leaves_at_the_end_of_the_step() -> None:
+    """A HEAD answer, `100 Continue`, a stream whose first chunk comes later."""
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert inner.calls == []
+        await asyncio.sleep(0)
+        assert inner.calls == [("write", b"HTTP/1.1 100 Continue\r\n\r\n")]
+
+    _run(steps)
+
+
+def test_close_and_write_eof_send_what_is_held_first() -> None:
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        t.write(HEAD)
         t.write_eof()
-        t.write(b"d")
+        t.write(HEAD)
         t.close()
-        await asyncio.sleep(0)  # the step's scheduled flush finds nothing left
 
-    assert _run(steps).calls == [("write", b"abc"), ("write_eof", None), ("write", b"d"), ("close", None)]
+    assert _run(steps).calls == [("write", HEAD), ("write_eof", None), ("write", HEAD), ("close", None)]
 
 
-def test_abort_drops_pending_bytes_and_a_closed_socket_gets_nothing() -> None:
+def test_a_connection_closing_underneath_still_gets_the_held_block() -> None:
+    """The client half-closed after its request: the transport closes on the EOF before the step's end, and
+    still sends what it is given (stock uvicorn had written it already)."""
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        t.write(HEAD)
+        inner.close()  # not through the proxy
+        await asyncio.sleep(0)
+
+    assert _run(steps).calls == [("close", None), ("write", HEAD)]
+
+
+def test_nothing_is_held_once_the_connection_is_closing() -> None:
+    """The EOF came before the app answered: write at once, as uvicorn's own protocol does, before the
+    transport's connection_lost (already scheduled) can run ahead of the step's flush."""
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        inner.close()
+        t.write(HEAD)
+        assert inner.calls == [("close", None), ("write", HEAD)]
+
+    _run(steps)
+
+
+def test_the_protocol_writes_the_held_block_when_the_peer_s_eof_arrives() -> None:
+    from api.http_protocol import CoalescingHttpToolsProtocol
+
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        protocol = CoalescingHttpToolsProtocol.__new__(CoalescingHttpToolsProtocol)
+        protocol.transport = t  # type: ignore[assignment]
+        t.write(HEAD)
+        protocol.eof_received()
+        assert inner.calls == [("write", HEAD)]
+
+    _run(steps)
+
+
+def test_abort_and_a_vanished_connection_drop_the_held_block() -> None:
     async def aborted(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(b"lost on purpose")
+        t.write(HEAD)
         t.abort()
-        await asyncio.sleep(0)
 
-    async def closed(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(b"x")
-        inner.closing = True  # the peer went away before the step ended
-        await asyncio.sleep(0)
+    async def vanished(t: CoalescingTransport, inner: _Recorder) -> None:
+        t.write(HEAD)
+        inner.closing = inner.gone = True  # closed and gone: the write is refused, and nobody is there to tell
 
     assert _run(aborted).calls == [("abort", None)]
-    assert _run(closed).calls == []
+    assert _run(vanished).calls == []
 
 
 def test_everything_else_is_the_transport_s_own() -> None:
