@@ -114,20 +114,9 @@ def test_close_and_write_eof_send_what_is_held_first() -> None:
     assert _run(steps).calls == [("write", HEAD), ("write_eof", None), ("write", HEAD), ("close", None)]
 
 
-def test_a_connection_closing_underneath_still_gets_the_held_block() -> None:
-    """The client half-closed after its request: the transport closes on the EOF before the step's end, and
-    still sends what it is given (stock uvicorn had written it already)."""
-    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
-        t.write(HEAD)
-        inner.close()  # not through the proxy
-        await asyncio.sleep(0)
-
-    assert _run(steps).calls == [("close", None), ("write", HEAD)]
-
-
 def test_nothing_is_held_once_the_connection_is_closing() -> None:
-    """The EOF came before the app answered: write at once, as uvicorn's own protocol does, before the
-    transport's connection_lost (already scheduled) can run ahead of the step's flush."""
+    """The EOF came before the app answered: the write goes to the transport at once, as with uvicorn's own
+    protocol, and the transport does with it what it would have done then."""
     async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
         inner.close()
         t.write(HEAD)
@@ -145,6 +134,36 @@ def test_the_protocol_writes_the_held_block_when_the_peer_s_eof_arrives() -> Non
         t.write(HEAD)
         protocol.eof_received()
         assert inner.calls == [("write", HEAD)]
+
+    _run(steps)
+
+
+def test_an_upgrade_gets_what_is_held_and_nothing_is_held_after_it() -> None:
+    upgraded = object()
+
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        inner.set_protocol = lambda protocol: inner.calls.append(("set_protocol", protocol))  # type: ignore[attr-defined]
+        t.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        t.set_protocol(upgraded)  # type: ignore[arg-type]
+        t.write(b"HTTP/1.1 looks like a status line")
+        assert inner.calls == [("write", b"HTTP/1.1 101 Switching Protocols\r\n\r\n"), ("set_protocol", upgraded),
+                               ("write", b"HTTP/1.1 looks like a status line")]
+
+    _run(steps)
+
+
+def test_tls_connections_hold_nothing() -> None:
+    from api.http_protocol import wrap
+
+    class _Tls(_Recorder):
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return object() if name == "sslcontext" else super().get_extra_info(name, default)
+
+    async def steps(t: CoalescingTransport, inner: _Recorder) -> None:
+        tls, plain = _Tls(), _Recorder()
+        wrap(tls, asyncio.get_running_loop()).write(HEAD)
+        wrap(plain, asyncio.get_running_loop()).write(HEAD)
+        assert tls.calls == [("write", HEAD)] and plain.calls == []
 
     _run(steps)
 
