@@ -64,3 +64,51 @@ def test_a_refused_row_fails_only_its_own_delivery(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         stored = {r[0] for r in conn.execute("SELECT id FROM webhook_events").fetchall()}
     assert stored == {e.id for e, _ in good}
+
+
+def test_batches_meeting_each_other_s_ids_wait_but_never_deadlock(pg_url: str) -> None:
+    """Two intake statements that meet each other's ids in opposite orders, forced to interleave: a third
+    transaction holds `evt_m` uncommitted, batch A arrives as [b, m, c] and waits on it, batch B arrives as [c, b].
+    In arrival order A would hold b and wait on c while B held c and waited on b: a deadlock Postgres breaks after a
+    second by failing one batch (it failed 7 deliveries of a duplicate storm with 500s). `insert_batch` writes a
+    batch in id order, so both wait their turn and finish."""
+    from api.services.inbox import _Pending, insert_batch
+
+    migrate(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM webhook_events WHERE id IN ('evt_b', 'evt_c', 'evt_m')")
+
+    async def blocked(conn: psycopg.AsyncConnection[object], pid: int) -> None:
+        for _ in range(500):
+            row = await (await conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                            (pid,))).fetchone()
+            if row and row[0] == "Lock":
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"backend {pid} never waited on a lock")
+
+    async def scenario() -> tuple[set[str], set[str]]:
+        loop = asyncio.get_running_loop()
+
+        def batch(*ids: str) -> list[_Pending]:
+            return [_Pending(_event(i)[0], _event(i)[1].decode(), f"req_{i}", loop.create_future()) for i in ids]
+
+        holder = await psycopg.AsyncConnection.connect(pg_url)
+        a = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        b = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        watch = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        try:
+            await holder.execute("INSERT INTO webhook_events (id, type, created, livemode, payload)"
+                                 " VALUES ('evt_m', 'invoice.paid', 1, false, '{}')")
+            first = asyncio.create_task(insert_batch(a, batch("evt_b", "evt_m", "evt_c")))
+            await blocked(watch, a.info.backend_pid)
+            second = asyncio.create_task(insert_batch(b, batch("evt_c", "evt_b")))
+            await blocked(watch, b.info.backend_pid)
+            await holder.rollback()  # evt_m is free: A finishes, then B finds both of its ids taken
+            return await asyncio.wait_for(first, 5), await asyncio.wait_for(second, 5)
+        finally:
+            for conn in (holder, a, b, watch):
+                await conn.close()
+
+    inserted_a, inserted_b = asyncio.run(scenario())
+    assert inserted_a == {"evt_b", "evt_c", "evt_m"} and inserted_b == set()
