@@ -166,8 +166,10 @@ def api_cmd(host: str = typer.Option("127.0.0.1", "--host", help="interface to l
                 1, "--webhook-workers", min=0,
                 help="webhook worker processes started beside the API (`cashbook worker`); 0: none, run them"
                      " yourself (or set CASHBOOK_API_WORKER_IN_PROCESS=true for a thread in each API process)"),
-            webhook_concurrency: int = typer.Option(2, "--webhook-concurrency", min=1,
-                                                    help="threads per webhook worker process"),
+            webhook_concurrency: int = typer.Option(
+                1, "--webhook-concurrency", min=1,
+                help="threads per webhook worker process. 1: a burst's booking takes one core at most and intake"
+                     " keeps the other (docs/deploy.md); raise it when many events wait on Stripe fetches"),
             webhook_nice: int = typer.Option(
                 0, "--webhook-nice", min=0, max=19,
                 help="run the webhook workers this much below the API's CPU priority (intake first when CPU is"

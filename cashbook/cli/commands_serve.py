@@ -38,7 +38,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="interface every 
           code_server_port: int = typer.Option(4266, "--code-server-port"),
           api_port: int = typer.Option(8000, "--api-port"),
           api_workers: int = typer.Option(2, "--api-workers", min=1),
-          worker_concurrency: int = typer.Option(2, "--worker-concurrency", min=1),
+          worker_concurrency: int = typer.Option(
+              1, "--worker-concurrency", min=1,
+              help="threads of the webhook worker (1: it leaves the API a core during a burst, docs/deploy.md)"),
           api: bool = typer.Option(True, "--api/--no-api", help="also run the billing API and webhook workers")
           ) -> None:
     """Run code server, Dagster webserver and daemon, API workers and webhook workers as separate processes."""

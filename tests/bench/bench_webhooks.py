@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python -m tests.bench.bench_webhooks [--runs 3] [--requests 4000]` from the repo root (under
 `nice -n 10` on a shared machine). Each run starts `cashbook api` exactly as `make api` does — one uvicorn worker
-process answering requests, one `cashbook worker` process (2 threads) beside it processing the inbox, JSON access
+process answering requests, one `cashbook worker` process (1 thread) beside it processing the inbox, JSON access
 logs on — plus a bare `{}` endpoint mounted on the same app for the baseline (`--app …:bench_app`), against a
 fresh database on the test Postgres server (DATABASE_URL or the embedded one under .cashbook/test-pg).
 
@@ -102,7 +102,7 @@ def child_pids(pid: int) -> list[int]:
 
 
 class Server:
-    """`cashbook api` with `make api`'s defaults (1 uvicorn worker, 1 webhook worker process × 2 threads)."""
+    """`cashbook api` with `make api`'s defaults (1 uvicorn worker, 1 webhook worker process × 1 thread)."""
 
     def __init__(self, db_url: str, log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
@@ -399,12 +399,17 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_eve
     with psycopg.connect(admin) as conn:
         sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
         fsync = conn.execute("SHOW fsync").fetchone()[0]
+    given = [a.split("=", 1)[1] for a in api_args if a.startswith("--webhook-concurrency=")]
+    n_threads = given[-1] if given else "1"  # `cashbook api`'s default
+    threads = f"{n_threads} thread" + ("" if n_threads == "1" else "s")
+    extra = f" (extra `cashbook api` arguments: {' '.join(api_args)})" if api_args else ""
     tool_desc = ("wrk 4.1 (one thread, Lua script with pre-signed bodies)" if tool == "wrk"
                  else "asyncio + httpx client in the bench process (wrk not installed: `apt-get install -y wrk`)")
     lines: list[str] = [
         f"Layout: `cashbook api` as `make api` ships it — 1 uvicorn worker process (uvloop + httptools, one socket"
-        " write per response: api/http_protocol.py) answering requests, 1 `cashbook worker` process (2 threads) beside it processing the inbox, JSON access log lines"
-        f" on. Load tool: {tool_desc}. 2 cores (load average below: other jobs, if any, share them); Postgres"
+        f" write per response: api/http_protocol.py) answering requests, 1 `cashbook worker` process ({threads})"
+        f" beside it processing the inbox, JSON access log lines on{extra}. Load tool: {tool_desc}. 2 cores (load"
+        " average below: other jobs, if any, share them); Postgres"
         f" synchronous_commit={sync_commit}, fsync={fsync}: every accepted webhook is a durable insert."
         f" {n_requests} requests per endpoint per run, {concurrency} connections, distinct event ids, after 300"
         " warm-up requests each; during the webhook phase the worker books the events as they land."
