@@ -55,7 +55,7 @@ class CoalescingTransport:
         elif (self._hold and type(data) is bytes and data.startswith(_STATUS_LINE)
               and not self._transport.is_closing()):
             self._pending = data
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         else:
             self._transport.write(data)
 
@@ -64,10 +64,7 @@ class CoalescingTransport:
             self.write(chunk)
 
     def flush(self) -> None:
-        """Write the held header block now (the protocol calls this when the peer's EOF arrives)."""
-        self._flush()
-
-    def _flush(self) -> None:
+        """Write the held header block now: at the end of the loop step, on close, on the peer's EOF."""
         pending, self._pending = self._pending, None
         if pending is None:
             return
@@ -81,11 +78,11 @@ class CoalescingTransport:
         return self._transport.get_write_buffer_size() + len(self._pending or b"")
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def write_eof(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.write_eof()
 
     def abort(self) -> None:
@@ -95,7 +92,7 @@ class CoalescingTransport:
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         """An upgrade (websocket) hands the connection to a protocol that knows nothing of a held block, nor of
         `flush` on EOF: what is held goes out now, and nothing is held from then on."""
-        self._flush()
+        self.flush()
         self._hold = False
         self._transport.set_protocol(protocol)
 

@@ -399,8 +399,12 @@ def main(runs: int = 3, n_requests: int = 4000, concurrency: int = 32, storm_eve
     with psycopg.connect(admin) as conn:
         sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
         fsync = conn.execute("SHOW fsync").fetchone()[0]
-    given = [a.split("=", 1)[1] for a in api_args if a.startswith("--webhook-concurrency=")]
-    n_threads = given[-1] if given else "1"  # `cashbook api`'s default
+    n_threads = "1"  # `cashbook api`'s default, unless an --api-arg sets it (either `--opt=N` or `--opt`, `N`)
+    for i, arg in enumerate(api_args):
+        if arg.startswith("--webhook-concurrency="):
+            n_threads = arg.split("=", 1)[1]
+        elif arg == "--webhook-concurrency" and i + 1 < len(api_args):
+            n_threads = api_args[i + 1]
     threads = f"{n_threads} thread" + ("" if n_threads == "1" else "s")
     extra = f" (extra `cashbook api` arguments: {' '.join(api_args)})" if api_args else ""
     tool_desc = ("wrk 4.1 (one thread, Lua script with pre-signed bodies)" if tool == "wrk"
