@@ -7,13 +7,18 @@ own process so peak RSS (VmHWM) is its own. The two are measured alternately, --
 engine, bare, engine, ...), and compared on their medians, so neither side is favoured by running first or by
 a burst of load from other processes on a shared machine; every single run is printed too.
 
+`--layouts lake` also measures the same rows laid out as the pipeline writes its lake (`cashbook.lake.LakeStager`:
+one zstd Parquet file per UTC day, Stripe streams ordered by (created, id) within a day, the ledger as it came):
+the default layout (`bench`) is one snappy file per table written by DuckDB, which decodes faster, and the engine
+scans more than the bare join does, so the ratio differs between the two.
+
 `--ledger-ids` also measures the engine on the same account with the ledger recording charges by PaymentIntent id
 (`pi`, as the API records credit purchases) or by invoice id (`in`, as it records subscription payments, with
 `charge.invoice` set): every such entry goes through key resolution. The bare join cannot match those ids, so
 these rows are compared with the engine on charge ids (`ch`) in the same run, and must find the same discrepancies.
 
     .venv/bin/python -m tests.bench.bench_reconcile [--sizes 1000000,10000000] [--repeat 3] [--threads 2] \
-        [--memory-limit 3GB] [--ledger-ids ch,pi,in]
+        [--memory-limit 3GB] [--ledger-ids ch,pi,in] [--layouts bench,lake]
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cashbook.lake import LakeStager
 from cashbook.sources.registry import LAKE_TABLES
-from cashbook.sources.streams import lake_schema
+from cashbook.sources.streams import lake_schema, sort_columns, time_column
 
 DAY_DIR = "day=2026-01-01"
 START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
@@ -112,6 +119,31 @@ def generate(lake: Path, n: int, ledger_ids: str = "ch") -> None:
     con.close()
 
 
+def relayout(src: Path, dst: Path) -> int:
+    """Write the generated tables again as the pipeline lays out its lake; returns the number of day files."""
+    files = 0
+    for table in LAKE_TABLES:
+        data = pq.read_table(src / table / DAY_DIR / "data.parquet", schema=lake_schema(table))
+        if table == "ledger_entries":
+            column, sort_by = "occurred_at", None  # assets/ledger/raw.py stages the ledger as it came
+        else:
+            stream = table.removeprefix("stripe_")
+            column, sort_by = time_column(stream), sort_columns(stream)
+        days = _days(data.column(column)) or [dt.date.fromisoformat(DAY_DIR.removeprefix("day="))]
+        with LakeStager(dst, days) as stager:
+            stager.stage(table, data, column, lake_schema(table), sort_by=sort_by)
+        files += len(days)
+    return files
+
+
+def _days(col: pa.ChunkedArray) -> list[dt.date]:
+    """The UTC days a `created` (Unix seconds) or timestamp column covers (the generator's times are after 1970)."""
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.timestamp("s", "UTC")).cast(pa.int64())
+    day_numbers = pc.unique(pc.divide(col, 86400)).to_pylist()
+    return sorted(dt.date(1970, 1, 1) + dt.timedelta(days=d) for d in day_numbers)
+
+
 def _peak_rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -172,6 +204,28 @@ def _runs(results: list[dict[str, Any]]) -> str:
     return ", ".join(f"{r['seconds']:.2f}" for r in results)
 
 
+def _measure_lake_layout(workdir: Path, n: int, args: argparse.Namespace) -> str:
+    """Bare join and engine, alternately, on the generated rows written again as the pipeline's day files."""
+    laid = workdir / "lake_layout"
+    t = time.perf_counter()
+    files = relayout(workdir / "lake", laid / "lake")
+    print(f"N={n:,} lake layout: {files} day files written in {time.perf_counter() - t:.1f}s")
+    bares, engines = [], []
+    for _ in range(args.repeat):
+        bares.append(measure("bare", laid, args.threads, args.memory_limit))
+        engines.append(measure("engine", laid, args.threads, args.memory_limit))
+    reference = measure("engine", workdir, args.threads, args.memory_limit)["kinds"]
+    same = all(e["kinds"] == reference for e in engines)
+    e_s, b_s = statistics.median(e["seconds"] for e in engines), statistics.median(b["seconds"] for b in bares)
+    e_c, b_c = (statistics.median(e["cpu_seconds"] for e in engines),
+                statistics.median(b["cpu_seconds"] for b in bares))
+    print(f"N={n:,} lake layout: engine {[round(e['seconds'], 2) for e in engines]}, "
+          f"bare {[round(b['seconds'], 2) for b in bares]}, ratio {e_s / b_s:.2f}, same={same}")
+    return (f"| {n:,} | {files:,} | {e_s:.2f} | {b_s:.2f} | {e_s / b_s:.2f}× | {e_c:.2f} | {b_c:.2f} | "
+            f"{e_c / b_c:.2f}× | {'yes' if same else 'NO'} | {max(e['peak_rss_mib'] for e in engines):,.0f} MiB | "
+            f"{_runs(engines)} | {_runs(bares)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000")
@@ -181,6 +235,8 @@ def main() -> None:
     ap.add_argument("--child")
     ap.add_argument("--workdir")
     ap.add_argument("--ledger-ids", default="ch", help="comma list of ch, pi, in (ch is always measured)")
+    ap.add_argument("--layouts", default="bench",
+                    help="comma list of bench (one snappy file per table) and lake (the pipeline's daily zstd files)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     if args.child:
@@ -197,6 +253,13 @@ def main() -> None:
     id_lines = ["| balance transactions | ledger records charges by | engine s (median) | engine CPU s | "
                 "vs engine on ch_ ids | same discrepancies | engine peak RSS | engine runs s |",
                 "|---:|---|---:|---:|---:|---|---:|---|"]
+    layouts = {x for x in args.layouts.split(",") if x}
+    if not layouts <= {"bench", "lake"}:
+        ap.error(f"--layouts: unknown {sorted(layouts - {'bench', 'lake'})}")
+    lake_lines = ["| balance transactions | day files | engine s (median) | bare join s (median) | ratio | "
+                  "engine CPU s | bare join CPU s | CPU ratio | same discrepancies | engine peak RSS | engine runs s | "
+                  "bare join runs s |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|"]
     for n in (int(s) for s in args.sizes.split(",")):
         by_style: dict[str, list[dict[str, Any]]] = {}
         for style in styles:
@@ -212,6 +275,8 @@ def main() -> None:
                     engines.append(measure("engine", workdir, args.threads, args.memory_limit))
                 ledger_rows = pq.ParquetFile(
                     workdir / "lake" / "ledger_entries" / DAY_DIR / "data.parquet").metadata.num_rows
+                if style == "ch" and "lake" in layouts:
+                    lake_lines.append(_measure_lake_layout(workdir, n, args))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             by_style[style] = engines
@@ -270,6 +335,11 @@ def main() -> None:
            "through key resolution; the bare join cannot match these ids, so the comparison is with the engine on "
            "ch_ ids in the same run; *same discrepancies* = the same count per kind as on ch_ ids):\n\n"
            + "\n".join(id_lines) if len(id_lines) > 2 else "")
+        + ("\n\nThe same rows laid out as the pipeline writes its lake (`--layouts lake`: `cashbook.lake.LakeStager`, "
+           "one zstd file per table per UTC day, Stripe streams in (created, id) order within a day, the ledger as it "
+           "came; the default rows above are one snappy file per table written by DuckDB, which decodes faster): "
+           "bare join and engine again alternately, on these files; *same discrepancies* = the same count per "
+           "kind as on the default layout:\n\n" + "\n".join(lake_lines) if len(lake_lines) > 2 else "")
         + "\n\nSeconds per SQL file inside the engine (median of the engine runs; `cashbook.sql_runner` times "
         "each file; the `staging/recon` files only define views, their scans are paid by the files that read "
         "them):\n\n" + _per_file_table(per_file)
