@@ -258,6 +258,22 @@ def test_dispute_and_its_reversal(tmp_path: Path) -> None:
     assert matched(con) == {"usd": (3, 8000)}
 
 
+def test_dispute_with_two_balance_transactions_keys_the_first(tmp_path: Path) -> None:
+    """Several balance transactions of one dispute and category: only the earliest (then the lowest id) is the key
+    target; a later one is not taken by the same entry, so it surfaces as missing_in_ledger."""
+    ex = Export()
+    ex.charge("ch_1", 8000)
+    ex.dispute("dp_1", "ch_1", 8000, created=T0 + DAY)  # txn_dp_1, at T0 + DAY
+    ex.bt("txn_dp_1_again", "dp_1", -8000, "usd", "dispute", T0 + 3 * DAY, type_="adjustment")
+    ex.bt("txn_dp_0", "dp_1", -8000, "usd", "dispute", T0 + DAY, type_="adjustment")  # same second, lower id
+    ex.entry("L1", T0, "payment", "80.00", stripe_id="ch_1")
+    ex.entry("L2", T0 + DAY, "dispute", "-80.00", stripe_id="dp_1")
+    rows, con = reconcile(ex, tmp_path)
+    assert kinds(rows) == [("missing_in_ledger", "txn_dp_1", "dp_1", None),
+                           ("missing_in_ledger", "txn_dp_1_again", "dp_1", None)]
+    assert matched(con) == {"usd": (2, 8000 - 8000)}
+
+
 def test_unrecorded_dispute_reversal_is_missing_in_ledger(tmp_path: Path) -> None:
     ex = Export()
     ex.charge("ch_1", 8000)
