@@ -7,8 +7,9 @@ own process so peak RSS (VmHWM) is its own. The two are measured alternately, --
 engine, bare, engine, ...), and compared on their medians, so neither side is favoured by running first or by
 a burst of load from other processes on a shared machine; every single run is printed too.
 
-`--layouts lake` also measures the same rows laid out as the pipeline writes its lake (`cashbook.lake.LakeStager`:
-one zstd Parquet file per UTC day, Stripe streams ordered by (created, id) within a day, the ledger as it came):
+`--layouts lake` also measures the same rows laid out as a pipeline run over the account's window writes its lake
+(`cashbook.lake.LakeStager`: one zstd Parquet file per table per UTC day of the window, empty days included, Stripe
+streams ordered by (created, id) and the ledger by (occurred_at, entry_id) within a day):
 the default layout (`bench`, always measured) is one snappy file per table written by DuckDB, on which the engine
 fares better against the bare join (docs/reconciliation.md, round 7).
 
@@ -40,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cashbook.lake import LakeStager
@@ -123,28 +124,40 @@ def generate(lake: Path, n: int, ledger_ids: str = "ch") -> None:
 
 
 def relayout(src: Path, dst: Path) -> int:
-    """Write the generated tables again as the pipeline lays out its lake; returns the number of day files."""
-    files = 0
+    """Write the generated tables again as the pipeline lays out its lake; returns the number of day files.
+
+    As a pipeline run over the account's window does: one `LakeStager` for the whole window, every table staged for
+    every day of it (a day with no rows gets an empty file), Stripe streams in (created, id) order within a day and
+    the ledger in (occurred_at, entry_id) order, which `cashbook.sources.ledger.read_ledger_window` returns.
+    """
+    tables, days = {}, set()
     for table in LAKE_TABLES:
         data = pq.read_table(src / table / DAY_DIR / "data.parquet", schema=lake_schema(table))
         if table == "ledger_entries":
-            column, sort_by = "occurred_at", None  # assets/ledger/raw.py stages the ledger as it came
+            column, sort_by = "occurred_at", ["occurred_at", "entry_id"]
         else:
             stream = table.removeprefix("stripe_")
             column, sort_by = time_column(stream), sort_columns(stream)
-        days = _days(data.column(column)) or [dt.date.fromisoformat(DAY_DIR.removeprefix("day="))]
-        with LakeStager(dst, days) as stager:
+        tables[table] = (data, column, sort_by)
+        days |= _days(data.column(column))
+    first, last = min(days), max(days)
+    window = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    with LakeStager(dst, window) as stager:
+        for table, (data, column, sort_by) in tables.items():
             stager.stage(table, data, column, lake_schema(table), sort_by=sort_by)
-        files += len(days)
-    return files
+    return len(window) * len(tables)
 
 
-def _days(col: pa.ChunkedArray) -> list[dt.date]:
-    """The UTC days a `created` (Unix seconds) or timestamp column covers (the generator's times are after 1970)."""
+def _days(col: pa.ChunkedArray) -> set[dt.date]:
+    """The UTC days a `created` (Unix seconds) or timestamp column covers, floored as the lake splits them."""
+    if not len(col):
+        return set()
     if pa.types.is_timestamp(col.type):
-        col = col.cast(pa.timestamp("s", "UTC")).cast(pa.int64())
-    day_numbers = pc.unique(pc.divide(col, 86400)).to_pylist()
-    return sorted(dt.date(1970, 1, 1) + dt.timedelta(days=d) for d in day_numbers)
+        col = col.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        seconds = np.floor_divide(col.to_numpy(), 1_000_000)
+    else:
+        seconds = col.to_numpy()
+    return {dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in np.unique(np.floor_divide(seconds, 86400))}
 
 
 def _peak_rss_mib() -> float:
@@ -347,11 +360,12 @@ def main() -> None:
            "through key resolution; the bare join cannot match these ids, so the comparison is with the engine on "
            "ch_ ids in the same run; *same discrepancies* = the same count per kind as on ch_ ids):\n\n"
            + "\n".join(id_lines) if len(id_lines) > 2 else "")
-        + ("\n\nThe same rows laid out as the pipeline writes its lake (`--layouts lake`: `cashbook.lake.LakeStager`, "
-           "one zstd file per table per UTC day, Stripe streams in (created, id) order within a day, the ledger as it "
-           "came; the default rows above are one snappy file per table written by DuckDB, which decodes faster): "
-           "bare join and engine again alternately, on these files; *same discrepancies* = the same count per "
-           "kind as on the default layout:\n\n" + "\n".join(lake_lines) if len(lake_lines) > 2 else "")
+        + ("\n\nThe same rows laid out as a pipeline run over the window writes its lake (`--layouts lake`: "
+           "`cashbook.lake.LakeStager`, one zstd file per table per UTC day of the window, empty days included, "
+           "Stripe streams in (created, id) and the ledger in (occurred_at, entry_id) order within a day; the default "
+           "rows above are one snappy file per table written by DuckDB): bare join and engine again alternately, on "
+           "these files; *same discrepancies* = the same count per kind as on the default layout:\n\n"
+           + "\n".join(lake_lines) if len(lake_lines) > 2 else "")
         + "\n\nSeconds per SQL file inside the engine (median of the engine runs, ch_ ids; `cashbook.sql_runner` times "
         "each file; the `staging/recon` files only define views, their scans are paid by the files that read "
         "them):\n\n" + _per_file_table(per_file)
