@@ -9,7 +9,7 @@
 -- branch, so the millions of charge rows pass through no window.
 -- A view: the key join is its only big reader. Each branch reads staging itself, with its category filter pushed
 -- into the Parquet scan, instead of sharing a CTE: DuckDB materialises a CTE that two branches read, which wrote
--- every movement once more before the join (10M, the lake's day files: key join 2.34–2.41 s instead of 2.58–2.88,
+-- every movement once more before the join (10M in day files: key join 2.34–2.41 s instead of 2.58–2.88,
 -- the same rows).
 CREATE OR REPLACE TEMP VIEW recon_movements AS
 SELECT balance_transaction_id, source_id AS object_id, reporting_category AS category, created_at,
