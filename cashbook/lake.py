@@ -122,7 +122,7 @@ def write_partition(lake_dir: Path, table: str, day: dt.date, data: pa.Table) ->
     return path
 
 
-def _seconds(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def unix_seconds(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Unix seconds of a `created`-style int column or a UTC timestamp column."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
@@ -147,7 +147,7 @@ def _day_ranges(table: pa.Table, time_column: str, days: list[dt.date], sort_by:
         idx = idx.astype(np.int64)
         if np.any(idx != np.arange(len(idx))):
             order = idx
-    seconds = _seconds(table.column(time_column))
+    seconds = unix_seconds(table.column(time_column))
     day_index = (seconds if order is None else seconds[order]) // 86400  # floor: correct before 1970 too
     if np.any(day_index[1:] < day_index[:-1]):
         regroup = np.argsort(day_index, kind="stable")

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cashbook.lake import LakeStager
+from cashbook.lake import LakeStager, unix_seconds
 from cashbook.sources.registry import LAKE_TABLES
 from cashbook.sources.streams import lake_schema, sort_columns, time_column
 
@@ -149,15 +149,9 @@ def relayout(src: Path, dst: Path) -> int:
 
 
 def _days(col: pa.ChunkedArray) -> set[dt.date]:
-    """The UTC days a `created` (Unix seconds) or timestamp column covers, floored as the lake splits them."""
-    if not len(col):
-        return set()
-    if pa.types.is_timestamp(col.type):
-        col = col.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-        seconds = np.floor_divide(col.to_numpy(), 1_000_000)
-    else:
-        seconds = col.to_numpy()
-    return {dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in np.unique(np.floor_divide(seconds, 86400))}
+    """The UTC days a time column covers, floored as `LakeStager` splits rows (`cashbook.lake.unix_seconds`)."""
+    day_numbers = np.unique(unix_seconds(col) // 86400) if len(col) else []
+    return {dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in day_numbers}
 
 
 def _peak_rss_mib() -> float:
