@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from cashbook.reconcile.runner import load_inputs, load_into, run_reconciliation
 
@@ -306,6 +307,33 @@ def test_two_stripe_candidates_for_one_entry_are_ambiguous_not_missing(tmp_path:
     assert kinds(rows) == [("ambiguous_match", None, None, "L1"), ("missing_in_ledger", "txn_ch_3", "ch_3", None)]
     amb = next(r for r in rows if r["kind"] == "ambiguous_match")
     assert amb["detail"] == "candidates: txn_ch_1,txn_ch_2"
+
+
+@pytest.mark.parametrize("with_indirect", [False, True], ids=["charge-ids-only", "with-a-pi-id"])
+def test_entries_without_stripe_id_same_outcome_whether_or_not_the_ledger_has_indirect_ids(
+        tmp_path: Path, with_indirect: bool) -> None:
+    """Entries without stripe_id ride through the key join when no entry needs key resolution, and are collected
+    by the resolution scan otherwise (020_entry_keys.sql): both ways must give the same findings."""
+    ex = Export()
+    ex.charge("ch_1", 2500, customer="cus_9", created=T0)
+    ex.charge("ch_2", 2500, customer="cus_9", created=T0 + DAY)
+    ex.charge("ch_3", 4000, customer="cus_7", created=T0)
+    ex.charge("ch_4", 1000, customer="cus_7", created=T0)
+    ex.entry("L1", T0 + DAY // 2, "payment", "25.00", customer="cus_9")  # two candidates: ambiguous
+    ex.entry("L2", T0 + 60, "credit_purchase", "40.00", customer="cus_7")  # one candidate: matched
+    ex.entry("L3", T0 + 120, "credit_purchase", "40.00", customer="cus_7")  # the same movement again: duplicate
+    ex.entry("L4", T0, "payment", "99.00", customer="cus_7")  # no candidate
+    ex.entry("L5", T0, "payment", "10.00", stripe_id="ch_4", customer="cus_7")  # direct key, clean
+    if with_indirect:
+        ex.entry("LX", T0, "payment", "5.00", stripe_id="pi_unknown")
+    rows, con = reconcile(ex, tmp_path)
+    assert con.execute("SELECT getvariable('recon_has_indirect')").fetchone() == (with_indirect,)
+    expected = [("ambiguous_match", None, None, "L1"), ("duplicate_in_ledger", "txn_ch_3", "ch_3", "L3"),
+                ("missing_in_stripe", None, None, "L4")]
+    if with_indirect:
+        expected.append(("missing_in_stripe", None, "pi_unknown", "LX"))
+    assert kinds(rows) == sorted(expected, key=lambda t: tuple(x or "" for x in t))
+    assert matched(con) == {"usd": (2, 5000)}
 
 
 def test_fuzzy_needs_same_customer_and_amount(tmp_path: Path) -> None:

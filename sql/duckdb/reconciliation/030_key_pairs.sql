@@ -20,8 +20,7 @@
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
     SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (
-        SELECT (hash(type, stripe_id) & 4294967295)::UINTEGER AS h
-        FROM staging.stg_ledger_entries WHERE is_direct_key
+        SELECT h FROM recon_direct_hashes WHERE h IS NOT NULL
         UNION ALL
         SELECT (hash(type, object_key) & 4294967295)::UINTEGER FROM recon_indirect
     )
@@ -34,7 +33,7 @@ CREATE OR REPLACE TEMP TABLE recon_key_candidates AS
 WITH joined AS (
     SELECT
         e.*,
-        e.entry_id IS NOT NULL
+        e.object_key IS NOT NULL
             AND (hash(e.type, e.object_key) & 4294967295)::UINTEGER IN (SELECT h FROM recon_repeated_keys) AS is_rep,
         m.balance_transaction_id,
         m.object_id AS bt_object_id,
@@ -62,3 +61,15 @@ SELECT
         ELSE 1
     END AS dup_rank
 FROM recon_key_candidates;
+
+-- Every matchable entry that is not a direct key: the indirect ones (their own scan in 020) and those without
+-- stripe_id, which rode through the key join as rows without a movement (never clean, so always kept). The fuzzy
+-- pass, the discrepancies and the summary read it; customer_id is there for the fuzzy pass, which reads only the
+-- entries without stripe_id.
+CREATE OR REPLACE TEMP VIEW recon_side_entries AS
+SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, NULL::VARCHAR AS customer_id
+FROM recon_indirect_entries
+UNION ALL
+SELECT entry_id, occurred_at, type, expected_category, amount, currency, stripe_id, customer_id
+FROM recon_key_pairs
+WHERE entry_id IS NOT NULL AND stripe_id IS NULL;

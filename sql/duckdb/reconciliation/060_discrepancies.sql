@@ -70,7 +70,7 @@ ambiguous AS (
 unmatched_ledger AS (
     SELECT entry_id, occurred_at, type, amount, currency, stripe_id
     FROM recon_key_pairs
-    WHERE entry_id IS NOT NULL AND dup_rank = 1 AND balance_transaction_id IS NULL
+    WHERE entry_id IS NOT NULL AND stripe_id IS NOT NULL AND dup_rank = 1 AND balance_transaction_id IS NULL
     UNION ALL
     SELECT e.entry_id, e.occurred_at, e.type, e.amount, e.currency, e.stripe_id
     FROM recon_side_entries AS e
