@@ -7,13 +7,14 @@
 --   already named directly by a re_ entry last; entries beyond the number of refunds fall on the last one
 --   (and so surface as duplicate_in_ledger).
 -- object_key is the resolved object, or the raw stripe_id when nothing resolves (duplicates still group).
--- The ledger is read twice in all before the key join's own scan would be three times; so:
+-- The ledger is read here at most twice, and the widest read only when it is needed:
 -- * recon_direct_hashes: one narrow pass (type, stripe_id) over the entries that carry a stripe_id: a 32-bit hash
 --   of (type, stripe_id) for each direct key (the repeated-key sort in 030 reads it), NULL for an indirect id (pi_,
 --   in_, a ch_ on a refund entry...). Writing the 4-byte hashes costs what the sort saves by not scanning again.
 -- * recon_indirect_entries: the indirect entries, whole, by one filtered scan of the ledger, run only when the
---   hash pass saw an indirect id: a ledger keyed by charge ids skips the ledger's widest scan. Entries without stripe_id (for the fuzzy pass) are not read here:
---   they ride through the key join's own ledger scan (030) and recon_side_entries collects them from its output.
+--   hash pass saw an indirect id: a ledger keyed by charge ids skips the ledger's widest scan. Entries without
+--   stripe_id (for the fuzzy pass) are not read here: they ride through the key join's own ledger scan (030), and
+--   recon_side_entries collects them from its output.
 -- recon_entry_keys is then the direct entries and those without stripe_id, streamed from the ledger as they are
 -- (no join, no lookup per row), plus the indirect ones resolved.
 -- Indirect ids are not always few: the API records payments by invoice (in_) and credit purchases by
@@ -37,7 +38,7 @@ WHERE getvariable('recon_has_indirect') AND expected_category IS NOT NULL AND st
   AND NOT is_direct_key;
 
 -- pi_ and in_ ids name their charge through a link: charge.payment_intent, charge.invoice (older API versions)
--- or the invoice's own charge (basil). Each branch is read only when some side entry carries its prefix: DuckDB
+-- or the invoice's own charge (basil). Each branch is read only when some indirect entry carries its prefix: DuckDB
 -- skips a scan whose uncorrelated EXISTS is false, so a ledger keyed by charge ids pays nothing here. A TEMP
 -- table: the repeated-link sort, its exact check and the entries' join all read it.
 CREATE OR REPLACE TEMP TABLE recon_charge_links AS
