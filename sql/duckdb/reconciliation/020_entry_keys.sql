@@ -38,9 +38,11 @@ WHERE getvariable('recon_has_indirect') AND expected_category IS NOT NULL AND st
   AND NOT is_direct_key;
 
 -- pi_ and in_ ids name their charge through a link: charge.payment_intent, charge.invoice (older API versions)
--- or the invoice's own charge (basil). Each branch is read only when some indirect entry carries its prefix: DuckDB
--- skips a scan whose uncorrelated EXISTS is false, so a ledger keyed by charge ids pays nothing here. A TEMP
--- table: the repeated-link sort, its exact check and the entries' join all read it.
+-- or the invoice's own charge (basil). Each branch is read only when some indirect entry carries its prefix: with
+-- only filters DuckDB pushes into the scan beside it, a false uncorrelated EXISTS skips the scan (measured: 0.01 s
+-- against 0.57 s at 10M charges; next to a filter it cannot push, as in recon_indirect_entries above, it did not,
+-- hence the variable there). A ledger keyed by charge ids pays nothing here. A TEMP table: the repeated-link sort,
+-- its exact check and the entries' join all read it.
 CREATE OR REPLACE TEMP TABLE recon_charge_links AS
 SELECT 'pi_' AS link_prefix, payment_intent_id AS link_id, charge_id
 FROM staging.stg_charges

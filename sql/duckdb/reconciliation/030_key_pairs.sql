@@ -15,8 +15,9 @@
 -- pairs: like any spurious repeat they only keep a few more clean pairs. The sort takes the direct entries as
 -- (type, stripe_id) (hashed by 020's narrow pass) plus the indirect ones as (type, resolved object): exactly the
 -- keyed entries, so every really repeated key is found. Entries without stripe_id are in the join but have no key:
--- object_key IS NULL keeps them out of the probe (they would all hash alike). (Taking every row with a stripe_id, to skip the per-row key test, saved 0.05 s on a
--- ledger of charge ids but sorted 20M hashes instead of 10M on one of pi_ ids.) A hash collision only keeps a few
+-- object_key IS NULL keeps them out of the probe (they would all hash alike). (Taking every row with a stripe_id,
+-- to skip the per-row key test, saved 0.05 s on a ledger of charge ids but sorted 20M hashes instead of 10M on one
+-- of pi_ ids.) A hash collision only keeps a few
 -- more rows; the exact ranking below is on the real key, and a kept clean pair makes no finding.
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
