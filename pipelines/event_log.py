@@ -27,6 +27,8 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
+from pipelines.pool_claims import SerializedPoolClaims
+
 # Events per batch write; Dagster's default (0) disables batching. 1,000 keeps one INSERT well under
 # Postgres' parameter limit (7 columns per row) while a year of days is 4 statements per asset.
 DEFAULT_EVENT_BATCH_SIZE = "1000"
@@ -60,8 +62,9 @@ def enable_event_batching() -> None:
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DEFAULT_EVENT_BATCH_SIZE)
 
 
-class BatchingPostgresEventLogStorage(PostgresEventLogStorage):
-    """PostgresEventLogStorage whose batch writes also cover planned materializations."""
+class BatchingPostgresEventLogStorage(SerializedPoolClaims, PostgresEventLogStorage):
+    """PostgresEventLogStorage whose batch writes also cover planned materializations, and whose pool claims
+    are atomic across processes (`pipelines.pool_claims`)."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider: Any = None) -> None:
