@@ -37,14 +37,16 @@ _PLANNED = DagsterEventType.ASSET_MATERIALIZATION_PLANNED
 
 
 def pooled_engine(engine: Any, postgres_url: str, token_provider: Any) -> Any:
-    """The storage's engine with one connection kept open (stock dagster-postgres connects for every event).
+    """The storage's engine with connections kept open (stock dagster-postgres connects for every event).
 
     A run's process writes a few hundred events and index rows one statement at a time: 877 new connections,
     3.2 s of the demo's warehouse run on a slow machine (issue 15 item 1). Dagster's webserver already does
     this (`optimize_for_webserver`, pool_size 1); the same settings here, for every process that loads the
-    instance. Connections are checked before use, so one the server dropped is replaced, not failed on.
+    instance, with a second pooled connection for the advisory lock a pool claim holds while its statements run
+    (`pipelines.pool_claims`): with one, each claim and free opened a new connection, 25-30 ms each on a slow
+    machine. Connections are checked before use, so one the server dropped is replaced, not failed on.
     `engine` is the storage's SQLAlchemy engine (typed `Any`: SQLAlchemy reaches us only through dagster-postgres)."""
-    kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_size": 1, "max_overflow": 10,
+    kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_size": 2, "max_overflow": 10,
                               "pool_recycle": 3600, "pool_pre_ping": True}
     options = engine.url.query.get("options")
     if options:

@@ -24,9 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
-
-# A fixed advisory-lock id for "cashbook Dagster pools" (any bigint; only cashbook's instance takes it).
+# A fixed advisory-lock id for "cashbook Dagster pools" (any bigint; only cashbook's instance takes it). A constant
+# int, so it is written into the SQL; `exec_driver_sql` keeps SQLAlchemy an indirect dependency (via dagster-postgres).
 POOL_LOCK_ID = 0x63617368_706F6F6C  # "cash" "pool"
 
 
@@ -52,13 +51,13 @@ class SerializedPoolClaims:
                 held.depth = depth
             return
         with self._engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": POOL_LOCK_ID})
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({POOL_LOCK_ID})")
             held.depth = 1
             try:
                 yield
             finally:
                 held.depth = 0
-                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": POOL_LOCK_ID})
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({POOL_LOCK_ID})")
 
     def claim_concurrency_slot(self, concurrency_key: str, run_id: str, step_key: str,
                                priority: int | None = None) -> Any:
