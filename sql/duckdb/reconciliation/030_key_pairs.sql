@@ -17,8 +17,8 @@
 -- keyed entries, so every really repeated key is found. Entries without stripe_id are in the join but have no key:
 -- object_key IS NULL keeps them out of the probe (they would all hash alike). (Taking every row with a stripe_id,
 -- to skip the per-row key test, saved 0.05 s on a ledger of charge ids but sorted 20M hashes instead of 10M on one
--- of pi_ ids.) A hash collision only keeps a few
--- more rows; the exact ranking below is on the real key, and a kept clean pair makes no finding.
+-- of pi_ ids.) A hash collision only keeps a few more rows; the exact ranking below is on the real key, and a kept
+-- clean pair makes no finding.
 CREATE OR REPLACE TEMP TABLE recon_repeated_keys AS
 SELECT DISTINCT h FROM (
     SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (
