@@ -13,9 +13,10 @@ its lock timeout).
 This mixin runs every claim, free and limit change while holding one Postgres advisory lock, so they happen one at a
 time across every process that loads the instance (webserver, daemon, run workers, CLI). A process that dies while
 holding it loses its session, which releases the lock. The lock costs 4–7 ms per claim and free on a slow machine
-(20–27 against 14–22 ms; docs/architecture.md), about 0.2 s for a warehouse run's 36 steps. It is taken on one of
-the storage's pooled connections and the wrapped statements use another: a process would need more waiting claim
-threads than the pool's overflow (10) to starve the holder, and Dagster's executors claim from one thread.
+(20–27 against 14–22 ms; docs/architecture.md), about 0.2 s for a warehouse run's 36 steps. Within a process, threads
+first queue on a local lock that holds no connection, so at most one connection per process waits on or holds the
+advisory lock, and the holder's statements always find another one in the storage's pool: before, every waiting
+thread held a connection, and more waiters than the pool's overflow (10) starved the holder for the pool's timeout.
 Reentrant within a thread: a wrapped method that calls another never waits for itself.
 """
 
@@ -35,31 +36,31 @@ class SerializedPoolClaims:
     """Mix in before a SQL event log storage class whose `_engine` reaches the instance's Postgres."""
 
     _engine: Any
+    _pool_lock_depth: int
 
-    def _held(self) -> threading.local:
-        """This storage's per-thread nesting depth (created on first use; `setdefault` is atomic)."""
-        return self.__dict__.setdefault("_pool_lock_held", threading.local())
+    def _process_lock(self) -> threading.RLock:
+        """This storage's in-process lock (created on first use; `setdefault` is atomic)."""
+        return self.__dict__.setdefault("_pool_process_lock", threading.RLock())
 
     @contextmanager
     def pools_locked(self) -> Iterator[None]:
         """Hold the pools' advisory lock (session-level, on its own connection) for the block."""
-        held = self._held()
-        depth = getattr(held, "depth", 0)
-        if depth:
-            held.depth = depth + 1
-            try:
-                yield
-            finally:
-                held.depth = depth
-            return
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({POOL_LOCK_ID})")
-            held.depth = 1
-            try:
-                yield
-            finally:
-                held.depth = 0
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({POOL_LOCK_ID})")
+        with self._process_lock():
+            if self.__dict__.get("_pool_lock_depth", 0):  # this thread holds it already (the RLock says so)
+                self._pool_lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._pool_lock_depth -= 1
+                return
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({POOL_LOCK_ID})")
+                self._pool_lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._pool_lock_depth = 0
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({POOL_LOCK_ID})")
 
     def claim_concurrency_slot(self, concurrency_key: str, run_id: str, step_key: str,
                                priority: int | None = None) -> Any:

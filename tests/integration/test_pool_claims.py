@@ -78,3 +78,31 @@ def test_a_claim_inside_the_lock_does_not_wait_for_itself(storage: BatchingPostg
     t = threading.Thread(target=nested, daemon=True)
     t.start()
     assert done.wait(30), "a nested claim waited for the lock its own thread holds"
+
+
+def test_more_claiming_threads_than_pooled_connections_all_finish(storage: BatchingPostgresEventLogStorage) -> None:
+    """16 threads of one process claim and free at once, more than the storage's 12 pooled connections: each waiter
+    used to hold a connection while the holder needed one more for its statements (the pool timed out on it)."""
+    errors: list[BaseException] = []
+    holders: list[int] = []
+    barrier = threading.Barrier(16)
+
+    def claim_and_free() -> None:
+        run = uuid.uuid4().hex
+        try:
+            barrier.wait()
+            for _ in range(3):
+                if storage.claim_concurrency_slot(POOL, run, "staging_tables", 0).is_claimed:
+                    holders.append(len(storage.get_concurrency_info(POOL).active_run_ids))
+                storage.free_concurrency_slots_for_run(run)
+        except BaseException as exc:  # reported below: a thread that raised must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim_and_free) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a claim did not return"
+    assert not errors, f"claims failed: {errors[:3]}"
+    assert holders and set(holders) == {1}, f"holders seen at once: {sorted(set(holders))}"
